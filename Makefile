@@ -1,0 +1,37 @@
+# Every target bootstraps .venv itself: a fresh clone needs only `make run` or `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8080
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint spec clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[mock,dev]"
+	touch $(STAMP)
+
+# Start the mock, both pods, on 127.0.0.1:$(PORT) (make run PORT=9000). ARGS passes more flags.
+run: $(STAMP)
+	$(BIN)/kaleyra-mock --port $(PORT) $(ARGS)
+
+# The whole check: lint, types, every test.
+test: $(STAMP)
+	$(BIN)/ruff check mock_server tests
+	$(BIN)/ruff format --check mock_server tests
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check mock_server tests
+	$(BIN)/ruff format --check mock_server tests
+	$(BIN)/mypy
+
+# Copy the single source of truth into the package (a test fails when they differ).
+spec:
+	cp openapi.yaml mock_server/openapi.yaml
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

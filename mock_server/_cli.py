@@ -1,0 +1,181 @@
+"""`kaleyra-mock` / `python -m mock_server`: serve both pods on one port."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import shutil
+import socket
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .core import (
+    FAULT_KINDS,
+    Armed,
+    SpecIndex,
+    SqliteStore,
+    StateData,
+    StateError,
+    default_seed_document,
+    load_yaml,
+    merge_seed,
+    state_validator,
+)
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kaleyra-mock",
+        description="A stateful mock of Kaleyra's RCS agent API, IN and NA pods on one port.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes, sharing one store (default 2)")
+    p.add_argument(
+        "--default-pod",
+        choices=["in", "na"],
+        default="in",
+        help="pod for requests with neither a Kaleyra Host nor an /in or /na prefix",
+    )
+    p.add_argument("--seed", type=Path, help="seed file (JSON or YAML) laid over the default seed")
+    p.add_argument("--state", type=Path, help="SQLite file that keeps the state across restarts (reloaded on start)")
+    p.add_argument(
+        "--strict-content-type",
+        action="store_true",
+        help="answer 415 when Content-Type is missing (default: only when it is not application/json)",
+    )
+    p.add_argument(
+        "--control-plane",
+        dest="control_plane",
+        action="store_true",
+        default=None,
+        help="enable /__mock/ even when bound to a non-loopback address",
+    )
+    p.add_argument("--no-control-plane", dest="control_plane", action="store_false", help="disable /__mock/")
+    p.add_argument("--journal-limit", type=int, default=1000, help="request journal size (default 1000)")
+    p.add_argument("--no-journal", action="store_true", help="keep no request journal")
+    p.add_argument("--latency-ms", type=float, default=0, help="fault: delay every API response by this much")
+    p.add_argument(
+        "--random-5xx",
+        type=float,
+        default=0,
+        metavar="RATE",
+        help="fault: answer this share (0..1) of API requests with a documented 5xx",
+    )
+    p.add_argument("--fault-seed", type=int, help="seed for --random-5xx, for repeatable runs")
+    p.add_argument("--log-level", default="error", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _free_port(host: str) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host.strip("[]"), 0))
+        return int(s.getsockname()[1])
+
+
+def _load_seed(spec: SpecIndex, path: Path | None) -> StateData:
+    doc: dict[str, Any] = default_seed_document(spec)
+    if path is not None:
+        overlay = json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path)
+        if not isinstance(overlay, dict):
+            raise StateError("/: a seed file holds a JSON or YAML object")
+        doc = merge_seed(doc, overlay)
+    return StateData.from_document(doc, state_validator(spec))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    err = sys.stderr
+    for name, value, low, high in (
+        ("--random-5xx", args.random_5xx, 0, 1),
+        ("--latency-ms", args.latency_ms, 0, 120000),
+    ):
+        if not low <= value <= high:
+            print(f"kaleyra-mock: {name} must be between {low} and {high}", file=err)
+            return 2
+    if args.workers < 1 or args.journal_limit < 1:
+        print("kaleyra-mock: --workers and --journal-limit must be at least 1", file=err)
+        return 2
+
+    spec = SpecIndex.load()
+    try:
+        seed = _load_seed(spec, args.seed)
+    except (OSError, ValueError) as exc:
+        print(f"kaleyra-mock: cannot load seed {args.seed}: {exc}", file=err)
+        return 2
+
+    loopback = _is_loopback(args.host)
+    control_plane = loopback if args.control_plane is None else args.control_plane
+    if not loopback:
+        print(
+            f"kaleyra-mock: WARNING: bound to {args.host}, reachable from other machines; "
+            f"control plane {'ENABLED by --control-plane' if control_plane else 'disabled'}",
+            file=err,
+        )
+
+    tmpdir = None
+    if args.state is not None:
+        db_path = args.state
+    else:
+        tmpdir = tempfile.mkdtemp(prefix="kaleyra-mock-")
+        db_path = Path(tmpdir) / "state.sqlite3"
+    try:
+        store = SqliteStore(db_path, journal_limit=args.journal_limit)
+        resumed = args.state is not None and store.is_initialized()
+        store.set_seed(seed)
+        if not resumed:
+            store.load(seed)
+        store.disarm("scenario", None)
+        store.disarm("fault", None)
+        if args.latency_ms:
+            store.arm(Armed(0, "fault", "latency", None, params={"ms": args.latency_ms}))
+        if args.random_5xx:
+            params: dict[str, Any] = {"rate": args.random_5xx}
+            if args.fault_seed is not None:
+                params["seed"] = args.fault_seed
+            store.arm(Armed(0, "fault", "random_5xx", None, params=params))
+        assert set(FAULT_KINDS) >= {"latency", "random_5xx"}
+        store.close()
+
+        port = args.port or _free_port(args.host)
+        base = f"http://{args.host}:{port}"
+        lines = [
+            f"Kaleyra RCS mock ({args.workers} workers, store {db_path}{', resumed' if resumed else ''})",
+            f"  IN pod:        {base}/in",
+            f"  NA pod:        {base}/na",
+            f"  control plane: {base}/__mock/" if control_plane else "  control plane: disabled",
+            "  Ctrl-C or SIGTERM stops it.",
+        ]
+        print("\n".join(lines), flush=True)
+
+        from .web._server import WorkerSettings, serve
+
+        settings = WorkerSettings(
+            db_path=str(db_path),
+            default_pod=args.default_pod,
+            strict_content_type=args.strict_content_type,
+            control_plane=control_plane,
+            journal=not args.no_journal,
+            journal_limit=args.journal_limit,
+        )
+        serve(settings, host=args.host, port=port, workers=args.workers, log_level=args.log_level)
+    finally:
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    return 0

@@ -1,0 +1,59 @@
+"""The mock's pure core: no Flask, no werkzeug, no sockets.
+
+Everything here can be driven from a unit test with plain values; `mock_server.web`
+only turns HTTP into `ApiRequest` and `ApiResponse` back into HTTP.
+"""
+
+from ._control import CONTROL_SPEC_PATH, ControlError, ControlPlane
+from ._engine import FAULT_KINDS, ApiRequest, ApiResponse, Engine, MockConfig, mock_error_body
+from ._pods import POD_HOSTS, PODS, Pod, pod_from_host, resolve_pod
+from ._spec import SPEC_PATH, Example, Operation, SpecIndex, encode_json, load_yaml
+from ._sqlite import SqliteStore
+from ._state import (
+    AccountData,
+    StateData,
+    StateError,
+    default_seed_document,
+    hash_key,
+    key_fingerprint,
+    merge_seed,
+    state_validator,
+)
+from ._store import AccountInfo, Armed, Control, MemoryStore, Store
+
+__all__ = [
+    "CONTROL_SPEC_PATH",
+    "FAULT_KINDS",
+    "PODS",
+    "POD_HOSTS",
+    "SPEC_PATH",
+    "AccountData",
+    "AccountInfo",
+    "ApiRequest",
+    "ApiResponse",
+    "Armed",
+    "Control",
+    "ControlError",
+    "ControlPlane",
+    "Engine",
+    "Example",
+    "MemoryStore",
+    "MockConfig",
+    "Operation",
+    "Pod",
+    "SpecIndex",
+    "SqliteStore",
+    "StateData",
+    "StateError",
+    "Store",
+    "default_seed_document",
+    "encode_json",
+    "hash_key",
+    "key_fingerprint",
+    "load_yaml",
+    "merge_seed",
+    "mock_error_body",
+    "pod_from_host",
+    "resolve_pod",
+    "state_validator",
+]

@@ -1,0 +1,284 @@
+"""The control plane's logic: every request body is checked against the control plane's
+own OpenAPI document (and the Kaleyra spec's Tester schema) before anything changes."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from ._engine import FAULT_KINDS
+from ._pods import PODS
+from ._spec import SpecIndex, load_yaml
+from ._state import AccountData, StateData, StateError, hash_key, merge_seed, state_validator
+from ._store import Armed, ArmedKind, Store
+
+__all__ = ["CONTROL_SPEC_PATH", "ControlError", "ControlPlane"]
+
+CONTROL_SPEC_PATH = Path(__file__).resolve().parent / "control-openapi.yaml"
+
+
+class ControlError(Exception):
+    """A refused control request: `status` is 400 or 404, and nothing changed."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _first_error(validator: Draft202012Validator, doc: Any) -> str | None:
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    where = "/" + "/".join(str(p) for p in errors[0].absolute_path)
+    return f"{where}: {errors[0].message}"
+
+
+class ControlPlane:
+    def __init__(self, spec: SpecIndex, store: Store) -> None:
+        self.spec = spec
+        self.store = store
+        self.document_bytes = CONTROL_SPEC_PATH.read_bytes()
+        control = load_yaml(CONTROL_SPEC_PATH)
+        schemas = copy.deepcopy(control["components"]["schemas"])
+        _rewrite_refs(schemas)  # #/components/schemas/X -> #/$defs/X, for jsonschema
+        self._validators = {name: Draft202012Validator({**schemas[name], "$defs": schemas}) for name in schemas}
+        self._state = state_validator(spec)
+        self._tester = Draft202012Validator(spec.document["components"]["schemas"]["Tester"])
+
+    def _check(self, schema: str, doc: Any) -> None:
+        problem = _first_error(self._validators[schema], doc)
+        if problem is not None:
+            raise ControlError(400, problem)
+
+    def _check_testers(self, testers: Any, where: str) -> None:
+        for i, tester in enumerate(testers):
+            problem = _first_error(self._tester, tester)
+            if problem is not None:
+                raise ControlError(400, f"{where}/{i}{problem}")
+
+    def _check_agents(self, agents: Mapping[str, Any]) -> None:
+        for agent, testers in agents.items():
+            if not agent or "/" in agent:
+                raise ControlError(400, f"/agents: {agent!r} is not an agent number")
+            self._check_testers(testers, f"/agents/{agent}")
+
+    # -- whole state ---------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        control = self.store.control()
+        return {
+            "status": "ok",
+            "pods": list(PODS),
+            "store": self.store.kind,
+            "scenarios_armed": len(control.scenarios),
+            "faults_armed": len(control.faults),
+        }
+
+    def reset(self) -> dict[str, Any]:
+        self.store.reset()
+        return {"status": "reset"}
+
+    def get_state(self) -> dict[str, Any]:
+        return self.store.dump().to_document()
+
+    def put_state(self, doc: Any) -> dict[str, Any]:
+        state = self.parse_state(doc)
+        self.store.load(state)
+        return {"status": "loaded", "accounts": len(state.accounts)}
+
+    def parse_state(self, doc: Any, base: Mapping[str, Any] | None = None) -> StateData:
+        if not isinstance(doc, dict):
+            raise ControlError(400, "/: a state document is a JSON object")
+        try:
+            return StateData.from_document(merge_seed(base, doc) if base else doc, self._state)
+        except StateError as exc:
+            raise ControlError(400, str(exc)) from None
+
+    # -- accounts, agents, testers -------------------------------------------------
+
+    def get_default_account(self) -> dict[str, Any] | None:
+        default = self.store.dump().default_account
+        return None if default is None else {"rcs_enabled": default.rcs_enabled, "agents": default.agents}
+
+    def put_default_account(self, doc: Any) -> dict[str, Any]:
+        self._check("DefaultAccount", doc)
+        self._check_agents(doc.get("agents", {}))
+
+        def apply(state: StateData) -> None:
+            state.default_account = AccountData(
+                rcs_enabled=doc.get("rcs_enabled", True), agents=copy.deepcopy(doc.get("agents", {}))
+            )
+
+        self.store.mutate(apply)
+        return {"status": "stored"}
+
+    def delete_default_account(self) -> dict[str, Any]:
+        def apply(state: StateData) -> None:
+            state.default_account = None
+
+        self.store.mutate(apply)
+        return {"status": "removed"}
+
+    def get_account(self, pod: str, sid: str) -> dict[str, Any]:
+        acc = self.store.dump().accounts.get((pod, sid))
+        if acc is None:
+            raise ControlError(404, f"no listed account {pod}/{sid}")
+        return {"pod": pod, "sid": sid, **acc.to_document()}
+
+    def put_account(self, pod: str, sid: str, doc: Any) -> dict[str, Any]:
+        self._check("Account", doc)
+        self._check_agents(doc.get("agents", {}))
+        hashes = set(doc.get("api_key_sha256", [])) | {hash_key(k) for k in doc.get("api_keys", [])}
+        account = AccountData(
+            rcs_enabled=doc.get("rcs_enabled", True),
+            key_hashes=frozenset(hashes),
+            agents=copy.deepcopy(doc.get("agents", {})),
+        )
+
+        def apply(state: StateData) -> None:
+            state.accounts[(pod, sid)] = account
+
+        self.store.mutate(apply)
+        return {"status": "stored", "pod": pod, "sid": sid}
+
+    def delete_account(self, pod: str, sid: str) -> dict[str, Any]:
+        def apply(state: StateData) -> bool:
+            return state.accounts.pop((pod, sid), None) is not None
+
+        if not self.store.mutate(apply):
+            raise ControlError(404, f"no listed account {pod}/{sid}")
+        return {"status": "removed"}
+
+    def _agents_of(self, state: StateData, pod: str | None, sid: str | None) -> dict[str, list[dict[str, Any]]]:
+        if pod is None or sid is None:
+            if state.default_account is None:
+                raise ControlError(404, "there is no default account")
+            return state.default_account.agents
+        acc = state.accounts.get((pod, sid))
+        if acc is None:
+            raise ControlError(404, f"no listed account {pod}/{sid}; PUT /__mock/accounts/{pod}/{sid} first")
+        return acc.agents
+
+    def put_agent(self, pod: str | None, sid: str | None, agent: str, doc: Any) -> dict[str, Any]:
+        self._check("Agent", doc)
+        testers = doc.get("testers", [])
+        self._check_testers(testers, "/testers")
+
+        def apply(state: StateData) -> None:
+            self._agents_of(state, pod, sid)[agent] = copy.deepcopy(testers)
+            if pod is None:  # a re-created template agent is back for every SID
+                state.deleted_default = {d for d in state.deleted_default if d[2] != agent}
+
+        self.store.mutate(apply)
+        return {"status": "stored", "agent_number": agent}
+
+    def remove_agent(self, pod: str | None, sid: str | None, agent: str) -> dict[str, Any]:
+        def apply(state: StateData) -> bool:
+            return self._agents_of(state, pod, sid).pop(agent, None) is not None
+
+        if not self.store.mutate(apply):
+            raise ControlError(404, f"no agent {agent}")
+        return {"status": "removed"}
+
+    def add_tester(self, pod: str | None, sid: str | None, agent: str, doc: Any) -> dict[str, Any]:
+        self._check_testers([doc], "")
+
+        def apply(state: StateData) -> int:
+            agents = self._agents_of(state, pod, sid)
+            if agent not in agents:
+                raise ControlError(404, f"no agent {agent}")
+            agents[agent].append(copy.deepcopy(doc))
+            return len(agents[agent])
+
+        count = self.store.mutate(apply)
+        return {"status": "added", "testers": count}
+
+    # -- scenarios and faults --------------------------------------------------------
+
+    def _match(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        match = dict(doc.get("match", {}))
+        op = match.get("operation")
+        if op is not None and op not in self.spec.operations:
+            raise ControlError(
+                400, f"/match/operation: {op!r} is no operationId; valid: {', '.join(self.spec.operations)}"
+            )
+        return match
+
+    def arm_scenario(self, doc: Any) -> dict[str, Any]:
+        self._check("ArmScenario", doc)
+        match = self._match(doc)
+        name = doc["scenario"]
+        ops = [o for o in self.spec.operations.values() if name in o.examples]
+        if match.get("operation"):
+            wanted = match["operation"]
+            ops = [o for o in ops if wanted in (o.operation_id, o.canonical)]
+        if not ops:
+            valid = ", ".join(self.spec.all_example_names())
+            raise ControlError(
+                400, f"/scenario: no operation that matches has an example {name!r}; valid names: {valid}"
+            )
+        armed = self.store.arm(Armed(0, "scenario", name, doc.get("times", 1), params={}, **match))
+        return armed.to_document()
+
+    def arm_fault(self, doc: Any) -> dict[str, Any]:
+        self._check("ArmFault", doc)
+        assert doc["fault"] in FAULT_KINDS
+        match = self._match(doc)
+        armed = self.store.arm(Armed(0, "fault", doc["fault"], doc.get("times"), params=doc.get("params", {}), **match))
+        return armed.to_document()
+
+    def list_armed(self, kind: ArmedKind) -> list[dict[str, Any]]:
+        control = self.store.control()
+        items = control.scenarios if kind == "scenario" else control.faults
+        return [a.to_document() for a in items]
+
+    def disarm(self, kind: ArmedKind, armed_id: int | None) -> dict[str, Any]:
+        count = self.store.disarm(kind, armed_id)
+        if armed_id is not None and not count:
+            raise ControlError(404, f"no armed {kind} {armed_id}")
+        return {"status": "disarmed", "count": count}
+
+    # -- journal ---------------------------------------------------------------------
+
+    def journal(self, args: Mapping[str, str]) -> list[dict[str, Any]]:
+        unknown = set(args) - {"pod", "operation", "status", "limit"}
+        if unknown:
+            raise ControlError(400, f"unknown journal filter(s): {', '.join(sorted(unknown))}")
+        pod = args.get("pod")
+        if pod is not None and pod not in PODS:
+            raise ControlError(400, f"/pod: {pod!r} is not one of in, na")
+        status = _int_arg(args, "status")
+        limit = _int_arg(args, "limit") or 1000
+        if limit < 1:
+            raise ControlError(400, "/limit: must be at least 1")
+        return self.store.journal(pod=pod, operation=args.get("operation"), status=status, limit=limit)
+
+    def clear_journal(self) -> dict[str, Any]:
+        self.store.clear_journal()
+        return {"status": "cleared"}
+
+
+def _int_arg(args: Mapping[str, str], name: str) -> int | None:
+    raw = args.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        raise ControlError(400, f"/{name}: {raw!r} is not a whole number")
+    return int(raw)
+
+
+def _rewrite_refs(node: Any) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            node["$ref"] = "#/$defs/" + ref.rsplit("/", 1)[1]
+        for value in node.values():
+            _rewrite_refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            _rewrite_refs(value)

@@ -1,0 +1,343 @@
+"""What the mock answers to one request: pure logic, no Flask, no sockets.
+
+Order of decisions, each explained in the README's scenario section:
+faults -> auth -> Content-Type -> armed scenario -> Prefer -> magic agent -> state.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from ._pods import Pod
+from ._spec import Example, Operation, SpecIndex, encode_json
+from ._state import hash_key, key_fingerprint
+from ._store import Armed, Control, Store
+
+__all__ = [
+    "FAULT_KINDS",
+    "ApiRequest",
+    "ApiResponse",
+    "Engine",
+    "MockConfig",
+    "mock_error_body",
+]
+
+FAULT_KINDS = ("latency", "connection_reset", "empty_response", "malformed_body", "random_5xx")
+TransportFault = Literal["connection_reset"]
+
+
+@dataclass(frozen=True)
+class MockConfig:
+    default_pod: Pod = "in"
+    strict_content_type: bool = False
+    journal: bool = True
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One API request as the web layer read it; the engine reads nothing else."""
+
+    operation_id: str
+    method: str
+    path: str
+    pod: Pod
+    sid: str | None
+    path_agent: str | None = None
+    query: Sequence[tuple[str, str]] = ()
+    api_key: str | None = None
+    content_type: str | None = None
+    prefer: str | None = None
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+    example: str | None = None
+    source: str = "state"
+    latency_s: float = 0.0
+    transport_fault: TransportFault | None = None
+
+
+def mock_error_body(code: str, message: str, error_code: str, error_message: str) -> bytes:
+    """The mock's own errors use Kaleyra's (assumed) envelope, with MOCK codes."""
+    return encode_json(
+        {
+            "code": code,
+            "message": message,
+            "data": {},
+            "error": {"error_code": error_code, "error_message": error_message},
+        }
+    )
+
+
+def _is_json_media_type(value: str) -> bool:
+    return value.split(";", 1)[0].strip().lower() == "application/json"
+
+
+class Engine:
+    def __init__(self, spec: SpecIndex, store: Store, config: MockConfig | None = None) -> None:
+        self.spec = spec
+        self.store = store
+        self.config = config or MockConfig()
+        self._rngs: dict[int, random.Random] = {}
+        self._rng_lock = threading.Lock()
+
+    # -- entry points ------------------------------------------------------------------
+
+    def handle(self, req: ApiRequest) -> ApiResponse:
+        op = self.spec.operations[req.operation_id]
+        control = self.store.control()
+        agent, problem = self._agent_number(op, req)
+        response, sid = self._decide(op, req, control, agent, problem)
+        latency, response = self._apply_faults(op, req, control, sid, agent, response)
+        if latency:
+            response = _with(response, latency_s=latency)
+        self._journal(req.method, req.path, req.pod, op, sid, agent, req.api_key, response)
+        return response
+
+    def reject(
+        self, name: str, method: str, path: str, pod: Pod, api_key: str | None, allow: Sequence[str] = ()
+    ) -> ApiResponse:
+        """A request no operation takes: 404 `not_found` or 405 `method_not_allowed`."""
+        example = self.spec.shared[name]
+        headers = (("Allow", ", ".join(allow)),) if allow else ()
+        response = self._from_example(example, "routing", headers)
+        self._journal(method, path, pod, None, None, None, api_key, response)
+        return response
+
+    def unreadable(self, status: int, method: str, path: str, pod: Pod, detail: str) -> ApiResponse:
+        """A request the HTTP layer could not read (too large, malformed): a 4xx in the envelope."""
+        body = mock_error_body("RCS400", "Bad request", "INVALID_REQUEST", detail)
+        response = ApiResponse(status, body, (("Content-Type", "application/json"),), None, "routing")
+        self._journal(method, path, pod, None, None, None, None, response)
+        return response
+
+    # -- decisions ---------------------------------------------------------------------
+
+    def _decide(
+        self, op: Operation, req: ApiRequest, control: Control, agent: str | None, problem: str | None
+    ) -> tuple[ApiResponse, str | None]:
+        sid = req.sid
+        if not req.api_key:
+            return self._render(op, "missing_api_key", "auth"), sid
+        key_hash = hash_key(req.api_key)
+        if sid is None:
+            sid = self.store.account_for_key(req.pod, key_hash) or ""
+        account = self.store.account(req.pod, sid)
+        if account is None or (account.key_hashes and key_hash not in account.key_hashes):
+            return self._render(op, "invalid_api_key", "auth"), sid
+
+        warnings: tuple[tuple[str, str], ...] = ()
+        if req.content_type is None or not req.content_type.strip():
+            if self.config.strict_content_type:
+                return self._render(op, "unsupported_media_type", "content-type"), sid
+            warnings = (("X-Mock-Warning", "Content-Type missing; Kaleyra documents application/json as mandatory"),)
+        elif not _is_json_media_type(req.content_type):
+            return self._render(op, "unsupported_media_type", "content-type"), sid
+
+        armed = self._take_armed(control.scenarios, op, req.pod, sid, agent)
+        if armed is not None:
+            return self._render(op, armed.name, "armed", warnings), sid
+
+        if req.prefer:
+            chosen = self._prefer(op, req.prefer)
+            if isinstance(chosen, ApiResponse):
+                return chosen, sid
+            if chosen is not None:
+                return self._from_example(chosen, "prefer", warnings), sid
+
+        magic = control.magic_agents.get(agent or "")
+        if magic is not None and magic in op.examples:
+            return self._render(op, magic, "magic", warnings), sid
+
+        if problem is not None:
+            return self._render(op, problem, "state", warnings), sid
+        if not account.rcs_enabled:
+            return self._render(op, "rcs_not_enabled", "state", warnings), sid
+        assert agent is not None
+        if op.canonical == "deleteAgent":
+            deleted = self.store.delete_agent(req.pod, sid, agent)
+            name = "agent_deleted" if deleted else "agent_not_found"
+            return self._render(op, name, "state", warnings), sid
+        testers = self.store.testers(req.pod, sid, agent)
+        if testers is None:
+            return self._render(op, "agent_not_found", "state", warnings), sid
+        headers = (("Content-Type", "application/json"), *warnings)
+        return ApiResponse(200, encode_json(testers), headers, "testers", "state"), sid
+
+    @staticmethod
+    def _agent_number(op: Operation, req: ApiRequest) -> tuple[str | None, str | None]:
+        """(agent number, the example a malformed request earns, if any)."""
+        if op.canonical == "deleteAgent":
+            agent = req.path_agent or ""
+            return agent, None if agent else "missing_agent_number"
+        values = [v for k, v in req.query if k == "agent_number"]
+        if len(values) > 1:
+            return None, "bad_request"
+        if values and values[0]:
+            return values[0], None
+        if req.method == "POST" and req.body.strip():
+            try:
+                doc = json.loads(req.body)
+            except (ValueError, UnicodeDecodeError):
+                return None, "invalid_json"
+            value = doc.get("agent_number") if isinstance(doc, dict) else None
+            if isinstance(value, str) and value:
+                return value, None
+            if value is not None and not isinstance(value, str):
+                return None, "bad_request"
+        return None, "missing_agent_number"
+
+    def _take_armed(
+        self, armed: Sequence[Armed], op: Operation, pod: str, sid: str | None, agent: str | None
+    ) -> Armed | None:
+        for item in armed:
+            if (
+                item.name in op.examples
+                and item.matches(pod, sid, op.operation_id, op.canonical, agent)
+                and self.store.consume(item)
+            ):
+                return item
+        return None
+
+    def _prefer(self, op: Operation, header: str) -> Example | ApiResponse | None:
+        """Prism's convention: `Prefer: example=NAME` and/or `Prefer: code=NNN`."""
+        prefs: dict[str, str] = {}
+        for token in header.split(","):
+            for part in token.split(";"):
+                name, sep, value = part.strip().partition("=")
+                if sep:
+                    prefs[name.strip().lower()] = value.strip().strip('"')
+        wanted_name = prefs.get("example")
+        wanted_code = prefs.get("code")
+        if wanted_name is None and wanted_code is None:
+            return None
+        valid = (
+            f"valid examples for {op.operation_id}: {', '.join(op.examples)}; "
+            f"valid codes: {', '.join(str(s) for s in op.statuses())}"
+        )
+        example: Example | None = None
+        if wanted_name is not None:
+            example = op.examples.get(wanted_name)
+            if example is None:
+                return self._prefer_error(f"no example named {wanted_name!r}; {valid}")
+        if wanted_code is not None:
+            if not wanted_code.isdigit():
+                return self._prefer_error(f"code must be a number, not {wanted_code!r}; {valid}")
+            code = int(wanted_code)
+            if example is not None and example.status != code:
+                return self._prefer_error(f"example {example.name!r} is a {example.status}, not {code}; {valid}")
+            if example is None:
+                example = op.first_example_for(code)
+                if example is None:
+                    return self._prefer_error(f"{op.operation_id} documents no {code} response; {valid}")
+        return example
+
+    @staticmethod
+    def _prefer_error(detail: str) -> ApiResponse:
+        body = mock_error_body(
+            "MOCK422", "Prefer header names no response of this operation", "MOCK_INVALID_PREFER", detail
+        )
+        return ApiResponse(422, body, (("Content-Type", "application/json"),), None, "prefer")
+
+    # -- faults ------------------------------------------------------------------------
+
+    def _apply_faults(
+        self,
+        op: Operation,
+        req: ApiRequest,
+        control: Control,
+        sid: str | None,
+        agent: str | None,
+        response: ApiResponse,
+    ) -> tuple[float, ApiResponse]:
+        latency = 0.0
+        for fault in control.faults:
+            if not fault.matches(req.pod, sid, op.operation_id, op.canonical, agent):
+                continue
+            params = fault.params
+            rng = self._rng(fault)
+            if fault.name == "random_5xx":
+                if rng.random() >= float(params.get("rate", 1.0)):
+                    continue
+                if not self.store.consume(fault):
+                    continue
+                name = rng.choice(("gateway_error", "internal_server_error"))
+                response = self._render(op, name, "fault")
+                continue
+            if not self.store.consume(fault):
+                continue
+            if fault.name == "latency":
+                jitter = float(params.get("jitter_ms", 0))
+                latency += (float(params.get("ms", 0)) + (rng.uniform(0, jitter) if jitter else 0)) / 1000
+            elif fault.name == "connection_reset":
+                response = _with(response, transport_fault="connection_reset", source="fault")
+            elif fault.name == "empty_response":
+                status = int(params.get("status", 200))
+                response = ApiResponse(status, b"", (("Content-Type", "application/json"),), None, "fault")
+            elif fault.name == "malformed_body":
+                status = int(params.get("status", 200))
+                body = response.body[: max(1, len(response.body) // 2)] or b"{"
+                response = ApiResponse(status, body, (("Content-Type", "application/json"),), None, "fault")
+        return latency, response
+
+    def _rng(self, fault: Armed) -> random.Random:
+        with self._rng_lock:
+            rng = self._rngs.get(fault.id)
+            if rng is None:
+                seed = fault.params.get("seed")
+                rng = self._rngs[fault.id] = random.Random(seed)  # noqa: S311 - not for secrets
+            return rng
+
+    # -- rendering ---------------------------------------------------------------------
+
+    def _render(self, op: Operation, name: str, source: str, extra: tuple[tuple[str, str], ...] = ()) -> ApiResponse:
+        return self._from_example(op.examples[name], source, extra)
+
+    @staticmethod
+    def _from_example(example: Example, source: str, extra: tuple[tuple[str, str], ...] = ()) -> ApiResponse:
+        headers = (("Content-Type", "application/json"), *example.headers, *extra)
+        return ApiResponse(example.status, example.body, headers, example.name, source)
+
+    def _journal(
+        self,
+        method: str,
+        path: str,
+        pod: Pod,
+        op: Operation | None,
+        sid: str | None,
+        agent: str | None,
+        api_key: str | None,
+        response: ApiResponse,
+    ) -> None:
+        if not self.config.journal:
+            return
+        self.store.record(
+            {
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "pod": pod,
+                "method": method,
+                "path": path,
+                "operation": op.operation_id if op else None,
+                "canonical": op.canonical if op else None,
+                "sid": sid,
+                "agent_number": agent,
+                "api_key": key_fingerprint(api_key),
+                "status": response.status,
+                "example": response.example,
+                "source": response.source,
+            }
+        )
+
+
+def _with(response: ApiResponse, **changes: Any) -> ApiResponse:
+    return replace(response, **changes)

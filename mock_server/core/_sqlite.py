@@ -1,0 +1,321 @@
+"""The store shared by every worker process of the server: one SQLite file in WAL mode.
+
+SQLite gives what the mock promises across processes without a server of its own:
+a delete seen by every later request whichever worker serves it, exactly one success
+for concurrent deletes (a row delete or a tombstone insert in one transaction), and a
+`--state` file that a kill -9 leaves at the old or the new state, never half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ._state import AccountData, StateData
+from ._store import (
+    DEFAULT_JOURNAL_LIMIT,
+    AccountInfo,
+    Armed,
+    ArmedKind,
+    Control,
+    filter_journal,
+)
+
+__all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    pod TEXT NOT NULL, sid TEXT NOT NULL, rcs_enabled INTEGER NOT NULL,
+    key_hashes TEXT NOT NULL, PRIMARY KEY (pod, sid));
+CREATE TABLE IF NOT EXISTS agents (
+    pod TEXT NOT NULL, sid TEXT NOT NULL, agent_number TEXT NOT NULL,
+    testers TEXT NOT NULL, PRIMARY KEY (pod, sid, agent_number));
+CREATE TABLE IF NOT EXISTS deleted_default (
+    pod TEXT NOT NULL, sid TEXT NOT NULL, agent_number TEXT NOT NULL,
+    PRIMARY KEY (pod, sid, agent_number));
+CREATE TABLE IF NOT EXISTS armed (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, name TEXT NOT NULL,
+    remaining INTEGER, pod TEXT, sid TEXT, operation TEXT, agent_number TEXT,
+    params TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL);
+"""
+
+_TRIM_EVERY = 64
+
+
+class SqliteStore:
+    kind = "sqlite"
+
+    def __init__(self, path: str | Path, journal_limit: int = DEFAULT_JOURNAL_LIMIT) -> None:
+        self.path = str(path)
+        self.journal_limit = journal_limit
+        self._local = threading.local()
+        self._cache_lock = threading.Lock()
+        self._control: Control | None = None
+        self._inserts = 0
+        db = self._db()
+        db.executescript(_SCHEMA)
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+
+    # -- connections -------------------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        """One connection per thread and per process: sqlite3 objects survive no fork."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+            self._local.pid = os.getpid()
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    @staticmethod
+    def _bump(db: sqlite3.Connection) -> None:
+        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- set-up --------------------------------------------------------------------
+
+    def is_initialized(self) -> bool:
+        row = self._db().execute("SELECT 1 FROM meta WHERE key = 'seed'").fetchone()
+        return row is not None
+
+    def set_seed(self, seed: StateData) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('seed', ?)", (json.dumps(seed.to_document()),))
+
+    def _seed(self, db: sqlite3.Connection) -> StateData:
+        row = db.execute("SELECT value FROM meta WHERE key = 'seed'").fetchone()
+        return StateData.from_document(json.loads(row[0]), None) if row else StateData()
+
+    # -- the hot path --------------------------------------------------------------
+
+    def control(self) -> Control:
+        db = self._db()
+        generation = int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+        cached = self._control
+        if cached is not None and cached.generation == generation:
+            return cached
+        with self._cache_lock:
+            rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            generation = int(rows["generation"])
+            default = json.loads(rows.get("default_account", "null"))
+            armed = [_armed_from_row(r) for r in db.execute("SELECT * FROM armed ORDER BY id")]
+            control = Control(
+                generation=generation,
+                magic_agents=json.loads(rows.get("magic_agents", "{}")),
+                default_account=None
+                if default is None
+                else AccountData(rcs_enabled=default["rcs_enabled"], agents=default["agents"]),
+                scenarios=tuple(a for a in armed if a.kind == "scenario"),
+                faults=tuple(a for a in armed if a.kind == "fault"),
+            )
+            self._control = control
+            return control
+
+    def account(self, pod: str, sid: str) -> AccountInfo | None:
+        row = (
+            self._db()
+            .execute("SELECT rcs_enabled, key_hashes FROM accounts WHERE pod = ? AND sid = ?", (pod, sid))
+            .fetchone()
+        )
+        if row is not None:
+            return AccountInfo(sid, True, bool(row[0]), frozenset(json.loads(row[1])))
+        default = self.control().default_account
+        if default is None:
+            return None
+        return AccountInfo(sid, False, default.rcs_enabled, frozenset())
+
+    def account_for_key(self, pod: str, key_hash: str) -> str | None:
+        for sid, hashes in self._db().execute(
+            "SELECT sid, key_hashes FROM accounts WHERE pod = ? ORDER BY sid", (pod,)
+        ):
+            if key_hash in json.loads(hashes):
+                return str(sid)
+        return None
+
+    def testers(self, pod: str, sid: str, agent: str) -> list[dict[str, Any]] | None:
+        db = self._db()
+        if db.execute("SELECT 1 FROM accounts WHERE pod = ? AND sid = ?", (pod, sid)).fetchone():
+            row = db.execute(
+                "SELECT testers FROM agents WHERE pod = ? AND sid = ? AND agent_number = ?",
+                (pod, sid, agent),
+            ).fetchone()
+            return None if row is None else list(json.loads(row[0]))
+        default = self.control().default_account
+        if default is None or agent not in default.agents:
+            return None
+        if db.execute(
+            "SELECT 1 FROM deleted_default WHERE pod = ? AND sid = ? AND agent_number = ?",
+            (pod, sid, agent),
+        ).fetchone():
+            return None
+        return [dict(t) for t in default.agents[agent]]
+
+    def delete_agent(self, pod: str, sid: str, agent: str) -> bool:
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM accounts WHERE pod = ? AND sid = ?", (pod, sid)).fetchone():
+                cur = db.execute(
+                    "DELETE FROM agents WHERE pod = ? AND sid = ? AND agent_number = ?",
+                    (pod, sid, agent),
+                )
+                return cur.rowcount == 1
+            default = self.control().default_account
+            if default is None or agent not in default.agents:
+                return False
+            cur = db.execute("INSERT OR IGNORE INTO deleted_default VALUES (?, ?, ?)", (pod, sid, agent))
+            return cur.rowcount == 1
+
+    def consume(self, armed: Armed) -> bool:
+        if armed.remaining is None:
+            return True
+        with self._write() as db:
+            cur = db.execute("UPDATE armed SET remaining = remaining - 1 WHERE id = ? AND remaining > 0", (armed.id,))
+            if cur.rowcount != 1:
+                return False
+            db.execute("DELETE FROM armed WHERE id = ? AND remaining <= 0", (armed.id,))
+            self._bump(db)
+            return True
+
+    def record(self, entry: dict[str, Any]) -> None:
+        db = self._db()
+        db.execute("INSERT INTO journal (entry) VALUES (?)", (json.dumps(entry),))
+        self._inserts += 1
+        if self._inserts % _TRIM_EVERY == 0:
+            db.execute("DELETE FROM journal WHERE id <= (SELECT MAX(id) FROM journal) - ?", (self.journal_limit,))
+
+    # -- the control plane -----------------------------------------------------------
+
+    def arm(self, armed: Armed) -> Armed:
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT INTO armed (kind, name, remaining, pod, sid, operation, agent_number, params)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    armed.kind,
+                    armed.name,
+                    armed.remaining,
+                    armed.pod,
+                    armed.sid,
+                    armed.operation,
+                    armed.agent_number,
+                    json.dumps(dict(armed.params)),
+                ),
+            )
+            self._bump(db)
+            return replace(armed, id=int(cur.lastrowid or 0))
+
+    def disarm(self, kind: ArmedKind, armed_id: int | None) -> int:
+        with self._write() as db:
+            if armed_id is None:
+                cur = db.execute("DELETE FROM armed WHERE kind = ?", (kind,))
+            else:
+                cur = db.execute("DELETE FROM armed WHERE kind = ? AND id = ?", (kind, armed_id))
+            if cur.rowcount:
+                self._bump(db)
+            return cur.rowcount
+
+    def journal(
+        self, *, pod: str | None, operation: str | None, status: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        rows = (
+            self._db()
+            .execute("SELECT id, entry FROM journal ORDER BY id DESC LIMIT ?", (self.journal_limit,))
+            .fetchall()
+        )
+        entries = [{**json.loads(entry), "id": rid} for rid, entry in reversed(rows)]
+        return filter_journal(entries, pod=pod, operation=operation, status=status, limit=limit)
+
+    def clear_journal(self) -> None:
+        self._db().execute("DELETE FROM journal")
+
+    def dump(self) -> StateData:
+        with self._write() as db:
+            return self._read_state(db)
+
+    def load(self, state: StateData) -> None:
+        with self._write() as db:
+            self._write_state(db, state)
+
+    def mutate(self, fn: Callable[[StateData], T]) -> T:
+        with self._write() as db:
+            draft = self._read_state(db)
+            result = fn(draft)
+            self._write_state(db, draft)
+            return result
+
+    def reset(self) -> None:
+        with self._write() as db:
+            self._write_state(db, self._seed(db))
+            db.execute("DELETE FROM armed")
+            db.execute("DELETE FROM journal")
+
+    def _read_state(self, db: sqlite3.Connection) -> StateData:
+        rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        default = json.loads(rows.get("default_account", "null"))
+        state = StateData(
+            default_account=None
+            if default is None
+            else AccountData(rcs_enabled=default["rcs_enabled"], agents=default["agents"]),
+            magic_agents=json.loads(rows.get("magic_agents", "{}")),
+        )
+        for pod, sid, enabled, hashes in db.execute("SELECT * FROM accounts"):
+            state.accounts[(pod, sid)] = AccountData(bool(enabled), frozenset(json.loads(hashes)), {})
+        for pod, sid, agent, testers in db.execute("SELECT * FROM agents"):
+            state.accounts[(pod, sid)].agents[agent] = json.loads(testers)
+        state.deleted_default = {tuple(r) for r in db.execute("SELECT * FROM deleted_default")}
+        return state
+
+    def _write_state(self, db: sqlite3.Connection, state: StateData) -> None:
+        for table in ("accounts", "agents", "deleted_default"):
+            db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+        default = state.default_account
+        db.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('default_account', ?)",
+            (json.dumps(None if default is None else {"rcs_enabled": default.rcs_enabled, "agents": default.agents}),),
+        )
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('magic_agents', ?)", (json.dumps(state.magic_agents),))
+        for (pod, sid), acc in state.accounts.items():
+            db.execute(
+                "INSERT INTO accounts VALUES (?, ?, ?, ?)",
+                (pod, sid, int(acc.rcs_enabled), json.dumps(sorted(acc.key_hashes))),
+            )
+            db.executemany(
+                "INSERT INTO agents VALUES (?, ?, ?, ?)",
+                [(pod, sid, agent, json.dumps(testers)) for agent, testers in acc.agents.items()],
+            )
+        db.executemany("INSERT INTO deleted_default VALUES (?, ?, ?)", sorted(state.deleted_default))
+        self._bump(db)
+
+
+def _armed_from_row(row: tuple[Any, ...]) -> Armed:
+    rid, kind, name, remaining, pod, sid, operation, agent, params = row
+    return Armed(rid, kind, name, remaining, pod, sid, operation, agent, json.loads(params))

@@ -1,0 +1,221 @@
+"""The mock's data: accounts per (pod, sid), their agents and testers.
+
+One document format serves as seed file, state dump and state load, so a dump can be
+edited and loaded back, or kept as a seed. Api keys never stay in clear: a seed may
+give `api_keys`, which are hashed on load; dumps carry only `api_key_sha256`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from ._pods import PODS
+from ._spec import SpecIndex
+
+__all__ = [
+    "AccountData",
+    "StateData",
+    "StateError",
+    "default_seed_document",
+    "hash_key",
+    "key_fingerprint",
+    "merge_seed",
+    "state_validator",
+]
+
+DEFAULT_MAGIC_AGENTS: dict[str, str] = {
+    "99400": "missing_agent_number",
+    "99404": "agent_not_found",
+    "99601": "rcs_not_enabled",
+    "99502": "gateway_error",
+    "99500": "internal_server_error",
+    "99401": "invalid_api_key",
+    "99429": "rate_limited",
+}
+
+
+class StateError(ValueError):
+    """A seed or state document that cannot be loaded; the message says where."""
+
+
+def hash_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def key_fingerprint(api_key: str | None) -> str | None:
+    """Enough to tell two keys apart in a journal, never enough to use one."""
+    return None if not api_key else "sha256:" + hash_key(api_key)[:8]
+
+
+def state_validator(spec: SpecIndex) -> Draft202012Validator:
+    tester = copy.deepcopy(spec.document["components"]["schemas"]["Tester"])
+    agents = {
+        "type": "object",
+        "propertyNames": {"minLength": 1, "maxLength": 256, "pattern": "^[^/]+$"},
+        "additionalProperties": {"type": "array", "items": {"$ref": "#/$defs/tester"}},
+    }
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "version": {"const": 1},
+            "default_account": {
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {"rcs_enabled": {"type": "boolean"}, "agents": agents},
+                    },
+                ]
+            },
+            "accounts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["sid"],
+                    "properties": {
+                        "pod": {"enum": [*PODS, "*"]},
+                        "sid": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[^/]+$"},
+                        "rcs_enabled": {"type": "boolean"},
+                        "api_keys": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                        "api_key_sha256": {
+                            "type": "array",
+                            "items": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                        },
+                        "agents": agents,
+                    },
+                },
+            },
+            "deleted_default_agents": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["pod", "sid", "agent_number"],
+                    "properties": {
+                        "pod": {"enum": list(PODS)},
+                        "sid": {"type": "string"},
+                        "agent_number": {"type": "string", "minLength": 1},
+                    },
+                },
+            },
+            "magic_agents": {
+                "type": "object",
+                "propertyNames": {"minLength": 1, "pattern": "^[^/]+$"},
+                "additionalProperties": {"enum": spec.all_example_names()},
+            },
+        },
+        "$defs": {"tester": tester},
+    }
+    return Draft202012Validator(schema)
+
+
+@dataclass
+class AccountData:
+    rcs_enabled: bool = True
+    key_hashes: frozenset[str] = frozenset()
+    agents: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def to_document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"rcs_enabled": self.rcs_enabled}
+        if self.key_hashes:
+            doc["api_key_sha256"] = sorted(self.key_hashes)
+        doc["agents"] = copy.deepcopy(self.agents)
+        return doc
+
+
+@dataclass
+class StateData:
+    """Explicit accounts plus a template that stands for every SID not listed.
+
+    A template account is never copied: deleting one of its agents for a SID records a
+    tombstone, so a fuzzer that sends a million SIDs costs nothing until it deletes.
+    """
+
+    default_account: AccountData | None = None
+    accounts: dict[tuple[str, str], AccountData] = field(default_factory=dict)
+    deleted_default: set[tuple[str, str, str]] = field(default_factory=set)
+    magic_agents: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_document(cls, doc: Any, validator: Draft202012Validator | None) -> StateData:
+        """Validate (unless the document is the store's own) and hash any clear keys."""
+        errors = [] if validator is None else sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+        if errors:
+            first = errors[0]
+            where = "/" + "/".join(str(p) for p in first.absolute_path)
+            raise StateError(f"{where}: {first.message}")
+        state = cls()
+        default = doc.get("default_account")
+        if default is not None:
+            state.default_account = AccountData(
+                rcs_enabled=default.get("rcs_enabled", True),
+                agents=copy.deepcopy(default.get("agents", {})),
+            )
+        for acc in doc.get("accounts", []):
+            hashes = set(acc.get("api_key_sha256", []))
+            hashes.update(hash_key(k) for k in acc.get("api_keys", []))
+            pods = PODS if acc.get("pod", "*") == "*" else (acc["pod"],)
+            for pod in pods:
+                if (pod, acc["sid"]) in state.accounts:
+                    raise StateError(f"/accounts: account {pod}/{acc['sid']} is listed twice")
+                state.accounts[(pod, acc["sid"])] = AccountData(
+                    rcs_enabled=acc.get("rcs_enabled", True),
+                    key_hashes=frozenset(hashes),
+                    agents=copy.deepcopy(acc.get("agents", {})),
+                )
+        for item in doc.get("deleted_default_agents", []):
+            state.deleted_default.add((item["pod"], item["sid"], item["agent_number"]))
+        state.magic_agents = dict(doc.get("magic_agents", {}))
+        return state
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "default_account": None
+            if self.default_account is None
+            else {
+                "rcs_enabled": self.default_account.rcs_enabled,
+                "agents": copy.deepcopy(self.default_account.agents),
+            },
+            "accounts": [
+                {"pod": pod, "sid": sid, **acc.to_document()} for (pod, sid), acc in sorted(self.accounts.items())
+            ],
+            "deleted_default_agents": [
+                {"pod": p, "sid": s, "agent_number": a} for p, s, a in sorted(self.deleted_default)
+            ],
+            "magic_agents": dict(self.magic_agents),
+        }
+
+    def copy(self) -> StateData:
+        return copy.deepcopy(self)
+
+
+def default_seed_document(spec: SpecIndex) -> dict[str, Any]:
+    """The documents' samples, for any SID on both pods, plus one magic agent per scenario."""
+    testers = spec.example("getTestersByAgent", "testers").value
+    return {
+        "version": 1,
+        "default_account": {
+            "rcs_enabled": True,
+            "agents": {"48900": copy.deepcopy(testers), "48400": []},
+        },
+        "accounts": [],
+        "deleted_default_agents": [],
+        "magic_agents": dict(DEFAULT_MAGIC_AGENTS),
+    }
+
+
+def merge_seed(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """A seed file adds to the default seed; it replaces a key only where it names it."""
+    merged = dict(base)
+    merged.update(overlay)
+    return merged

@@ -1,0 +1,354 @@
+"""The thin Flask layer: HTTP in, `ApiRequest` to the core, `ApiResponse` back out."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Flask, Response, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import BaseConverter
+
+from ..core import (
+    PODS,
+    ApiRequest,
+    ApiResponse,
+    ControlError,
+    ControlPlane,
+    Engine,
+    MemoryStore,
+    MockConfig,
+    SpecIndex,
+    StateData,
+    Store,
+    default_seed_document,
+    mock_error_body,
+    resolve_pod,
+    state_validator,
+)
+
+__all__ = ["API_ROUTES", "ConnectionDropped", "MockHandle", "create_app"]
+
+log = logging.getLogger("mock_server")
+
+# (rule, {method: operationId}). A rule may be served under /in and /na as well.
+API_ROUTES: tuple[tuple[str, dict[str, str]], ...] = (
+    ("/v1/<sid>/rcs/agent/testersbyagent", {"GET": "getTestersByAgent", "POST": "postTestersByAgent"}),
+    (
+        "/v1/<sid>/rcs/agenttester/testersbyagent",
+        {"GET": "getTestersByAgentTester", "POST": "postTestersByAgentTester"},
+    ),
+    ("/wsgw/v1/agent/testersbyagent", {"GET": "getTestersByAgentWsgw", "POST": "postTestersByAgentWsgw"}),
+    ("/v1/<sid>/rcs/agent/<agent:agent_number>", {"DELETE": "deleteAgent"}),
+    ("/v1/<sid>/rcs/agent/", {"DELETE": "deleteAgentWithoutNumber"}),
+)
+
+MAX_BODY = 8 * 1024 * 1024
+
+
+class ConnectionDropped(Exception):
+    """Raised mid-response by the connection_reset fault: the server drops the connection."""
+
+
+class _AgentConverter(BaseConverter):
+    """An agent number, but never `testersbyagent`: DELETE on that path is a 405, not a delete."""
+
+    regex = r"(?!testersbyagent$)[^/]+"
+
+
+class _PodConverter(BaseConverter):
+    regex = "(?:in|na)"
+
+
+@dataclass(frozen=True)
+class MockHandle:
+    """What tests and the plugin reach through `app.extensions["kaleyra_mock"]`."""
+
+    engine: Engine
+    control: ControlPlane
+    store: Store
+    spec: SpecIndex
+    config: MockConfig
+
+
+def _default_store(spec: SpecIndex) -> MemoryStore:
+    seed = StateData.from_document(default_seed_document(spec), state_validator(spec))
+    return MemoryStore(seed)
+
+
+def create_app(
+    store: Store | None = None,
+    config: MockConfig | None = None,
+    *,
+    spec: SpecIndex | None = None,
+    control_plane: bool = True,
+) -> Flask:
+    """Build the mock. Each call gets its own store unless one is passed in."""
+    spec = spec or SpecIndex.load()
+    store = store if store is not None else _default_store(spec)
+    config = config or MockConfig()
+    handle = MockHandle(Engine(spec, store, config), ControlPlane(spec, store), store, spec, config)
+
+    app = Flask("mock_server")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.url_map.converters["agent"] = _AgentConverter
+    app.url_map.converters["pod"] = _PodConverter
+    app.url_map.merge_slashes = False
+    app.url_map.redirect_defaults = False
+    app.extensions["kaleyra_mock"] = handle
+
+    for index, (rule, ops) in enumerate(API_ROUTES):
+        view = _api_view(handle, ops)
+        options: dict[str, Any] = {
+            "methods": list(ops),
+            "provide_automatic_options": False,
+            "strict_slashes": not rule.endswith("/"),
+        }
+        app.add_url_rule(rule, f"api{index}", view, **options)
+        app.add_url_rule("/<pod:pod_prefix>" + rule, f"api{index}_pod", view, **options)
+
+    app.register_blueprint(_control_blueprint(handle, enabled=control_plane))
+    _register_error_handlers(app, handle)
+    return app
+
+
+def _pod() -> Any:
+    prefix = request.view_args.get("pod_prefix") if request.view_args else None
+    if prefix is None:
+        first = request.path.split("/", 2)[1] if request.path.count("/") >= 2 else ""
+        prefix = first if first in PODS else None
+    return prefix
+
+
+def _to_flask(response: ApiResponse) -> Response:
+    if response.latency_s:
+        time.sleep(response.latency_s)
+    headers = list(response.headers)
+    headers.append(("X-Mock-Source", response.source))
+    if response.example:
+        headers.append(("X-Mock-Example", response.example))
+    if response.transport_fault == "connection_reset":
+        body = response.body
+
+        def dropped() -> Iterator[bytes]:
+            yield body[: len(body) // 2]
+            raise ConnectionDropped("connection_reset fault: connection dropped mid-response")
+
+        headers.append(("Content-Length", str(len(body))))
+        return Response(dropped(), status=response.status, headers=headers)
+    return Response(response.body, status=response.status, headers=headers)
+
+
+def _api_view(handle: MockHandle, ops: dict[str, str]) -> Callable[..., Response]:
+    engine = handle.engine
+    default_pod = handle.config.default_pod
+
+    def view(sid: str | None = None, agent_number: str | None = None, pod_prefix: str | None = None) -> Response:
+        method = request.method
+        op_id = ops["GET" if method == "HEAD" else method]
+        environ = request.environ
+        api_request = ApiRequest(
+            operation_id=op_id,
+            method=method,
+            path=request.path,
+            pod=resolve_pod(environ.get("HTTP_HOST"), pod_prefix, default_pod),
+            sid=sid,
+            path_agent=agent_number,
+            query=tuple(request.args.items(multi=True)),
+            api_key=environ.get("HTTP_API_KEY"),
+            content_type=environ.get("CONTENT_TYPE") or None,
+            prefer=environ.get("HTTP_PREFER"),
+            body=request.get_data(cache=False) if method == "POST" else b"",
+        )
+        return _to_flask(engine.handle(api_request))
+
+    return view
+
+
+def _register_error_handlers(app: Flask, handle: MockHandle) -> None:
+    engine = handle.engine
+
+    def pod() -> Any:
+        return resolve_pod(request.environ.get("HTTP_HOST"), _pod(), handle.config.default_pod)
+
+    @app.errorhandler(NotFound)
+    def not_found(_exc: NotFound) -> Response:
+        key = request.environ.get("HTTP_API_KEY")
+        return _to_flask(engine.reject("not_found", request.method, request.path, pod(), key))
+
+    @app.errorhandler(MethodNotAllowed)
+    def method_not_allowed(exc: MethodNotAllowed) -> Response:
+        allow = sorted(exc.valid_methods or ())
+        key = request.environ.get("HTTP_API_KEY")
+        return _to_flask(engine.reject("method_not_allowed", request.method, request.path, pod(), key, allow))
+
+    @app.errorhandler(HTTPException)
+    def unreadable(exc: HTTPException) -> Response:
+        status = exc.code or 400
+        detail = exc.description or exc.name
+        return _to_flask(engine.unreadable(status, request.method, request.path, pod(), str(detail)))
+
+    @app.errorhandler(Exception)
+    def crashed(exc: Exception) -> Response:
+        # A bug in the mock, never a scenario: say so in the envelope, keep the traceback in the log.
+        log.exception("mock_server: unhandled error on %s %s", request.method, request.path)
+        body = mock_error_body("MOCK500", "The mock failed", "MOCK_INTERNAL_ERROR", type(exc).__name__)
+        return Response(body, status=500, content_type="application/json")
+
+
+# -- the control plane ---------------------------------------------------------------------
+
+
+def _json(doc: Any, status: int = 200) -> Response:
+    return Response(json.dumps(doc), status=status, content_type="application/json")
+
+
+def _control_error(exc: ControlError) -> Response:
+    constant = "NOT_FOUND" if exc.status == 404 else "INVALID_CONTROL_REQUEST"
+    body = mock_error_body(f"MOCK{exc.status}", "Control request refused", constant, exc.message)
+    return Response(body, status=exc.status, content_type="application/json")
+
+
+def _body() -> Any:
+    raw = request.get_data(cache=False)
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ControlError(400, "the body must be a JSON document") from None
+
+
+def _control_blueprint(handle: MockHandle, *, enabled: bool) -> Blueprint:
+    bp = Blueprint("control", __name__, url_prefix="/__mock")
+    cp = handle.control
+
+    @bp.before_request
+    def guard() -> Response | None:
+        if not enabled:
+            body = mock_error_body(
+                "MOCK403",
+                "Control plane disabled",
+                "CONTROL_PLANE_DISABLED",
+                "the server is bound to a non-loopback address; start it with --control-plane to enable",
+            )
+            return Response(body, status=403, content_type="application/json")
+        return None
+
+    @bp.errorhandler(ControlError)
+    def refused(exc: ControlError) -> Response:
+        return _control_error(exc)
+
+    route = bp.route
+
+    @route("/health", methods=["GET"])
+    def health() -> Response:
+        return _json(cp.health())
+
+    @route("/openapi.yaml", methods=["GET"])
+    def control_spec() -> Response:
+        return Response(cp.document_bytes, content_type="application/yaml")
+
+    @route("/reset", methods=["POST"])
+    def reset() -> Response:
+        return _json(cp.reset())
+
+    @route("/state", methods=["GET"])
+    def get_state() -> Response:
+        return _json(cp.get_state())
+
+    @route("/state", methods=["PUT"])
+    def put_state() -> Response:
+        return _json(cp.put_state(_body()))
+
+    @route("/default-account", methods=["GET"])
+    def get_default_account() -> Response:
+        return _json(cp.get_default_account())
+
+    @route("/default-account", methods=["PUT"])
+    def put_default_account() -> Response:
+        return _json(cp.put_default_account(_body()))
+
+    @route("/default-account", methods=["DELETE"])
+    def delete_default_account() -> Response:
+        return _json(cp.delete_default_account())
+
+    @route("/default-account/agents/<agent_number>", methods=["PUT"])
+    def put_default_agent(agent_number: str) -> Response:
+        return _json(cp.put_agent(None, None, agent_number, _body()))
+
+    @route("/default-account/agents/<agent_number>", methods=["DELETE"])
+    def remove_default_agent(agent_number: str) -> Response:
+        return _json(cp.remove_agent(None, None, agent_number))
+
+    @route("/default-account/agents/<agent_number>/testers", methods=["POST"])
+    def add_default_tester(agent_number: str) -> Response:
+        return _json(cp.add_tester(None, None, agent_number, _body()), 201)
+
+    @route("/accounts/<pod:pod>/<sid>", methods=["GET"])
+    def get_account(pod: str, sid: str) -> Response:
+        return _json(cp.get_account(pod, sid))
+
+    @route("/accounts/<pod:pod>/<sid>", methods=["PUT"])
+    def put_account(pod: str, sid: str) -> Response:
+        return _json(cp.put_account(pod, sid, _body()))
+
+    @route("/accounts/<pod:pod>/<sid>", methods=["DELETE"])
+    def delete_account(pod: str, sid: str) -> Response:
+        return _json(cp.delete_account(pod, sid))
+
+    @route("/accounts/<pod:pod>/<sid>/agents/<agent_number>", methods=["PUT"])
+    def put_agent(pod: str, sid: str, agent_number: str) -> Response:
+        return _json(cp.put_agent(pod, sid, agent_number, _body()))
+
+    @route("/accounts/<pod:pod>/<sid>/agents/<agent_number>", methods=["DELETE"])
+    def remove_agent(pod: str, sid: str, agent_number: str) -> Response:
+        return _json(cp.remove_agent(pod, sid, agent_number))
+
+    @route("/accounts/<pod:pod>/<sid>/agents/<agent_number>/testers", methods=["POST"])
+    def add_tester(pod: str, sid: str, agent_number: str) -> Response:
+        return _json(cp.add_tester(pod, sid, agent_number, _body()), 201)
+
+    @route("/scenarios", methods=["GET"])
+    def list_scenarios() -> Response:
+        return _json(cp.list_armed("scenario"))
+
+    @route("/scenarios", methods=["POST"])
+    def arm_scenario() -> Response:
+        return _json(cp.arm_scenario(_body()), 201)
+
+    @route("/scenarios", methods=["DELETE"])
+    def disarm_scenarios() -> Response:
+        return _json(cp.disarm("scenario", None))
+
+    @route("/scenarios/<int:armed_id>", methods=["DELETE"])
+    def disarm_scenario(armed_id: int) -> Response:
+        return _json(cp.disarm("scenario", armed_id))
+
+    @route("/faults", methods=["GET"])
+    def list_faults() -> Response:
+        return _json(cp.list_armed("fault"))
+
+    @route("/faults", methods=["POST"])
+    def arm_fault() -> Response:
+        return _json(cp.arm_fault(_body()), 201)
+
+    @route("/faults", methods=["DELETE"])
+    def disarm_faults() -> Response:
+        return _json(cp.disarm("fault", None))
+
+    @route("/faults/<int:armed_id>", methods=["DELETE"])
+    def disarm_fault(armed_id: int) -> Response:
+        return _json(cp.disarm("fault", armed_id))
+
+    @route("/journal", methods=["GET"])
+    def journal() -> Response:
+        return _json(cp.journal(request.args.to_dict()))
+
+    @route("/journal", methods=["DELETE"])
+    def clear_journal() -> Response:
+        return _json(cp.clear_journal())
+
+    return bp
