@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -169,11 +170,28 @@ def _api_view(handle: MockHandle, ops: dict[str, str]) -> Callable[..., Response
     return view
 
 
+def _is_utf8(environ: dict[str, Any]) -> bool:
+    """WSGI hands over raw bytes as latin-1 text; Kaleyra's paths and parameters are UTF-8."""
+    try:
+        environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+        unquote_to_bytes(environ.get("QUERY_STRING", "").encode("latin-1")).decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
+
+
 def _register_error_handlers(app: Flask, handle: MockHandle) -> None:
     engine = handle.engine
 
     def pod() -> Any:
         return resolve_pod(request.environ.get("HTTP_HOST"), _pod(), handle.config.default_pod)
+
+    @app.before_request
+    def refuse_invalid_utf8() -> Response | None:
+        if _is_utf8(request.environ):
+            return None
+        detail = "the request path or query string is not valid UTF-8"
+        return _to_flask(engine.unreadable(400, request.method, request.path, pod(), detail))
 
     @app.errorhandler(NotFound)
     def not_found(_exc: NotFound) -> Response:

@@ -1,0 +1,236 @@
+"""openapi.yaml against the two Kaleyra documents it was written from."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+
+from mock_server.core import SPEC_PATH, SpecIndex, load_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = Path(__file__).resolve().parent / "fixtures" / "docs"
+TESTERS_DOC = DOCS / "kaleyra-rcs-get-tester-by-agent.txt"
+DELETE_DOC = DOCS / "kaleyra-rcs-delete-an-agent.txt"
+SHARED_DOCS = ROOT.parent / "shared" / "docs"
+
+SPEC: dict[str, Any] = load_yaml(ROOT / "openapi.yaml")
+
+
+def _sample_json(text: str, start: str, end: str) -> Any:
+    """The JSON between the sample-response heading and what follows it in a document."""
+    body = text.split(start, 1)[1].split(end, 1)[0]
+    return json.loads(body)
+
+
+def documented_testers() -> Any:
+    return _sample_json(TESTERS_DOC.read_text(), "The following is the sample success response:", "Updated")
+
+
+def documented_agent_deleted() -> Any:
+    return _sample_json(DELETE_DOC.read_text(), "The following is the sample success response:", "Failure Responses")
+
+
+def documented_failures() -> list[dict[str, str]]:
+    rows = []
+    for line in DELETE_DOC.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[1].isdigit():
+            scenario, status, code, message, constant, error_message = cells
+            rows.append(
+                {
+                    "name": scenario.lower().replace(" ", "_"),
+                    "status": status,
+                    "code": code,
+                    "message": message,
+                    "constant": constant,
+                    "error_message": error_message,
+                }
+            )
+    return rows
+
+
+def _media_with_examples() -> Iterator[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    index = SpecIndex(SPEC)
+    for path, item in SPEC["paths"].items():
+        for method, op in item.items():
+            if method == "parameters":
+                continue
+            for status, response in op["responses"].items():
+                media = index.resolve(response).get("content", {}).get("application/json")
+                if media and "examples" in media:
+                    yield f"{op['operationId']}:{status}", path, media["schema"], media["examples"]
+
+
+def test_spec__validates_as_openapi_3_1() -> None:
+    assert SPEC["openapi"].startswith("3.1")
+    validate(SPEC)
+
+
+def test_spec__packaged_copy_is_identical() -> None:
+    assert SPEC_PATH.read_bytes() == (ROOT / "openapi.yaml").read_bytes(), "run `make spec`"
+
+
+@pytest.mark.skipif(not SHARED_DOCS.is_dir(), reason="../shared/docs is not beside this checkout")
+@pytest.mark.parametrize("name", [TESTERS_DOC.name, DELETE_DOC.name])
+def test_fixtures__equal_the_shared_documents(name: str) -> None:
+    assert (DOCS / name).read_bytes() == (SHARED_DOCS / name).read_bytes()
+
+
+@pytest.mark.parametrize(("where", "path", "schema", "examples"), list(_media_with_examples()))
+def test_spec__every_example_validates_against_its_schema(
+    where: str, path: str, schema: dict[str, Any], examples: dict[str, Any]
+) -> None:
+    index = SpecIndex(SPEC)
+    # Validate inside the whole document so that "#/components/..." references resolve.
+    validator = Draft202012Validator({**SPEC, "x-target": schema, "$ref": "#/x-target"})
+    for name, example in examples.items():
+        value = index.resolve(example)["value"]
+        errors = [e.message for e in validator.iter_errors(value)]
+        assert errors == [], f"{where} example {name}: {errors}"
+
+
+def test_get_testers_by_agent__testers_example_is_the_documented_sample() -> None:
+    spec = SpecIndex(SPEC)
+    assert spec.example("getTestersByAgent", "testers").value == documented_testers()
+
+
+def test_delete_agent__agent_deleted_example_is_the_documented_sample() -> None:
+    spec = SpecIndex(SPEC)
+    example = spec.example("deleteAgent", "agent_deleted")
+    assert example.value == documented_agent_deleted()
+    assert example.value["message"] == "Agent deleted succesfully"  # the vendor's spelling
+    assert example.status == 200
+
+
+def test_delete_agent__failure_table_has_five_rows() -> None:
+    names = [row["name"] for row in documented_failures()]
+    assert names == [
+        "missing_agent_number",
+        "agent_not_found",
+        "rcs_not_enabled",
+        "gateway_error",
+        "internal_server_error",
+    ]
+
+
+@pytest.mark.parametrize("row", documented_failures(), ids=lambda r: r["name"])
+def test_delete_agent__failure_examples_carry_the_documented_values(row: dict[str, str]) -> None:
+    example = SpecIndex(SPEC).example("deleteAgent", row["name"])
+    assert example.status == int(row["status"])
+    assert example.value["code"] == row["code"]
+    assert example.value["message"] == row["message"]
+    assert example.value["error"]["error_code"] == row["constant"]
+    assert example.value["error"]["error_message"] == row["error_message"]
+    assert example.documented and "failure table" in example.documented
+    assert example.assumed, "the error layout is an assumption and must say so"
+
+
+def test_delete_agent__prov_error_message_is_json_in_a_string() -> None:
+    value = SpecIndex(SPEC).example("deleteAgent", "agent_not_found").value
+    assert json.loads(value["error"]["error_message"]) == {"status": "FAILED", "message": "Agent not found"}
+
+
+def test_spec__every_example_is_documented_or_assumed() -> None:
+    for name, example in SPEC["components"]["examples"].items():
+        assert "x-documented" in example or "x-assumed" in example, name
+        if "x-documented" not in example:
+            assert len(example["x-assumed"]) > 20, f"{name}: say what was assumed and why"
+
+
+def test_spec__documented_examples_are_exactly_the_documents_bodies_and_rows() -> None:
+    documented = {n for n, e in SPEC["components"]["examples"].items() if "x-documented" in e}
+    assert documented == {
+        "testers",
+        "agent_deleted",
+        "delete_missing_agent_number",
+        "delete_agent_not_found",
+        "rcs_not_enabled",
+        "gateway_error",
+        "internal_server_error",
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["Unauthorized", "UnsupportedMediaType", "RateLimited", "NotFound", "MethodNotAllowed"]
+)
+def test_spec__undocumented_responses_are_marked_assumed(name: str) -> None:
+    assert "x-assumed" in SPEC["components"]["responses"][name]
+
+
+def test_spec__error_layout_and_testers_errors_are_marked_assumed() -> None:
+    assert "x-assumed" in SPEC["components"]["schemas"]["ErrorResponse"]
+    assert "x-assumed" in SPEC["components"]["responses"]["TestersBadRequest"]
+
+
+def test_spec__variant_operations_are_marked_assumed() -> None:
+    variants = [
+        op
+        for item in SPEC["paths"].values()
+        for method, op in item.items()
+        if method != "parameters" and "x-variant-of" in op
+    ]
+    assert {op["operationId"] for op in variants} == {
+        "postTestersByAgent",
+        "getTestersByAgentTester",
+        "postTestersByAgentTester",
+        "getTestersByAgentWsgw",
+        "postTestersByAgentWsgw",
+        "deleteAgentWithoutNumber",
+    }
+    for op in variants:
+        assert op.get("x-assumed"), op["operationId"]
+
+
+def test_spec__no_format_or_pattern_on_masked_values() -> None:
+    found = re.findall(r"'(format|pattern)'", repr(SPEC["components"]["schemas"]))
+    assert found == []
+
+
+def test_spec__servers_list_every_documented_host_and_the_local_pods() -> None:
+    urls = [s["url"] for s in SPEC["servers"]]
+    assert urls[:3] == [
+        "https://rcs-api.in.kaleyra.io",
+        "https://rcs-api.na.kaleyra.io",
+        "https://rcs-api.na.kaleyra.ai",
+    ]
+    local = SPEC["servers"][3]
+    assert local["url"] == "http://127.0.0.1:{port}/{pod}"
+    assert local["variables"]["pod"]["enum"] == ["in", "na"]
+
+
+def test_spec__both_operations_and_the_api_key_scheme() -> None:
+    ops = {
+        op["operationId"]: (path, m)
+        for path, item in SPEC["paths"].items()
+        for m, op in item.items()
+        if m != "parameters"
+    }
+    assert ops["getTestersByAgent"] == ("/v1/{sid}/rcs/agent/testersbyagent", "get")
+    assert ops["deleteAgent"] == ("/v1/{sid}/rcs/agent/{agent_number}", "delete")
+    assert SPEC["components"]["securitySchemes"]["ApiKeyAuth"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "api-key",
+        "description": "API key generated from the kaleyra.io account (both documents).",
+    }
+    assert SPEC["security"] == [{"ApiKeyAuth": []}]
+
+
+def test_spec__stable_example_names() -> None:
+    spec = SpecIndex(SPEC)
+    assert set(spec.operations["deleteAgent"].examples) >= {
+        "agent_deleted",
+        "missing_agent_number",
+        "agent_not_found",
+        "rcs_not_enabled",
+        "gateway_error",
+        "internal_server_error",
+    }
+    assert "testers" in spec.operations["getTestersByAgent"].examples
