@@ -97,8 +97,14 @@ class Engine:
         op = self.spec.operations[req.operation_id]
         control = self.store.control()
         agent, problem = self._agent_number(op, req)
-        response, sid = self._decide(op, req, control, agent, problem)
-        latency, response = self._apply_faults(op, req, control, sid, agent, response)
+        latency, failure, spoiler = self._faults(op, req, control, agent) if control.faults else (0.0, None, None)
+        sid = req.sid
+        if failure is not None:
+            response = failure
+        else:
+            response, sid = self._decide(op, req, control, agent, problem)
+            if spoiler is not None:
+                response = self._spoil(spoiler, response)
         if latency:
             response = _with(response, latency_s=latency)
         self._journal(req.method, req.path, req.pod, op, sid, agent, req.api_key, response)
@@ -251,44 +257,43 @@ class Engine:
 
     # -- faults ------------------------------------------------------------------------
 
-    def _apply_faults(
-        self,
-        op: Operation,
-        req: ApiRequest,
-        control: Control,
-        sid: str | None,
-        agent: str | None,
-        response: ApiResponse,
-    ) -> tuple[float, ApiResponse]:
+    def _faults(
+        self, op: Operation, req: ApiRequest, control: Control, agent: str | None
+    ) -> tuple[float, ApiResponse | None, Armed | None]:
+        """(latency, a 5xx that replaces the whole request, a fault that spoils the answer).
+
+        `random_5xx` fails at the gateway: the request never reaches the state. The other
+        faults spoil an answer that was computed, so a DELETE did happen: a client that
+        retries learns what a lost response costs.
+        """
         latency = 0.0
+        failure: ApiResponse | None = None
+        spoiler: Armed | None = None
         for fault in control.faults:
-            if not fault.matches(req.pod, sid, op.operation_id, op.canonical, agent):
+            if not fault.matches(req.pod, req.sid, op.operation_id, op.canonical, agent):
                 continue
             params = fault.params
             rng = self._rng(fault)
             if fault.name == "random_5xx":
-                if rng.random() >= float(params.get("rate", 1.0)):
+                if failure is not None or rng.random() >= float(params.get("rate", 1.0)):
                     continue
-                if not self.store.consume(fault):
-                    continue
-                name = rng.choice(("gateway_error", "internal_server_error"))
-                response = self._render(op, name, "fault")
-                continue
-            if not self.store.consume(fault):
-                continue
-            if fault.name == "latency":
-                jitter = float(params.get("jitter_ms", 0))
-                latency += (float(params.get("ms", 0)) + (rng.uniform(0, jitter) if jitter else 0)) / 1000
-            elif fault.name == "connection_reset":
-                response = _with(response, transport_fault="connection_reset", source="fault")
-            elif fault.name == "empty_response":
-                status = int(params.get("status", 200))
-                response = ApiResponse(status, b"", (("Content-Type", "application/json"),), None, "fault")
-            elif fault.name == "malformed_body":
-                status = int(params.get("status", 200))
-                body = response.body[: max(1, len(response.body) // 2)] or b"{"
-                response = ApiResponse(status, body, (("Content-Type", "application/json"),), None, "fault")
-        return latency, response
+                if self.store.consume(fault):
+                    failure = self._render(op, rng.choice(("gateway_error", "internal_server_error")), "fault")
+            elif fault.name == "latency":
+                if self.store.consume(fault):
+                    jitter = float(params.get("jitter_ms", 0))
+                    latency += (float(params.get("ms", 0)) + (rng.uniform(0, jitter) if jitter else 0)) / 1000
+            elif spoiler is None and self.store.consume(fault):
+                spoiler = fault
+        return latency, failure, spoiler
+
+    @staticmethod
+    def _spoil(fault: Armed, response: ApiResponse) -> ApiResponse:
+        if fault.name == "connection_reset":
+            return _with(response, transport_fault="connection_reset", source="fault")
+        status = int(fault.params.get("status", 200))
+        body = b"" if fault.name == "empty_response" else (response.body[: max(1, len(response.body) // 2)] or b"{")
+        return ApiResponse(status, body, (("Content-Type", "application/json"),), None, "fault")
 
     def _rng(self, fault: Armed) -> random.Random:
         with self._rng_lock:
