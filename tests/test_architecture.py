@@ -1,0 +1,60 @@
+"""The import rules of ARCHITECTURE.md, checked rather than hoped for."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mock_server.core
+from mock_server.web import create_app
+
+CORE = Path(mock_server.core.__file__).resolve().parent
+PACKAGE = CORE.parent
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.add(("." * node.level) + (node.module or ""))
+    return names
+
+
+@pytest.mark.parametrize("path", sorted(CORE.glob("*.py")), ids=lambda p: p.name)
+def test_core__imports_neither_flask_nor_werkzeug_nor_web(path: Path) -> None:
+    for name in _imports(path):
+        root = name.lstrip(".").split(".")[0]
+        assert root not in {"flask", "werkzeug", "granian", "httpx"}, f"{path.name} imports {name}"
+        assert not name.startswith("..web"), f"{path.name} imports {name}"
+
+
+def test_core__importing_it_loads_no_web_framework() -> None:
+    code = "import sys, mock_server.core; print(sorted(m for m in ('flask', 'werkzeug') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_package__never_imports_tests(path: Path) -> None:
+    assert not any(name.split(".")[0] == "tests" for name in _imports(path))
+
+
+def test_package__private_modules_sit_behind_an_explicit_all() -> None:
+    for init in (CORE / "__init__.py", PACKAGE / "web" / "__init__.py", PACKAGE / "__init__.py"):
+        tree = ast.parse(init.read_text())
+        assert any(
+            isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in n.targets) for n in tree.body
+        ), init
+
+
+def test_create_app__each_app_has_its_own_store() -> None:
+    headers = {"api-key": "k", "Content-Type": "application/json"}
+    first, second = create_app().test_client(), create_app().test_client()
+    assert first.delete("/in/v1/S/rcs/agent/48400", headers=headers).status_code == 200
+    assert second.delete("/in/v1/S/rcs/agent/48400", headers=headers).status_code == 200
