@@ -6,9 +6,11 @@ import argparse
 import ipaddress
 import json
 import shutil
+import signal
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -99,7 +101,22 @@ def _load_seed(spec: SpecIndex, path: Path | None) -> StateData:
     return StateData.from_document(doc, state_validator(spec))
 
 
+def _remove(folder: Path) -> None:
+    """A worker that is still closing its SQLite connection may write once more: retry briefly."""
+    for _ in range(20):
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            return
+        time.sleep(0.1)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    # Until granian installs its own handlers, SIGTERM must still unwind through `finally`.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = build_parser().parse_args(argv)
     err = sys.stderr
     for name, value, low, high in (
@@ -177,5 +194,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve(settings, host=args.host, port=port, workers=args.workers, log_level=args.log_level)
     finally:
         if tmpdir is not None:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+            _remove(Path(tmpdir))
     return 0

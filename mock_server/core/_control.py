@@ -55,11 +55,14 @@ class ControlPlane:
         if problem is not None:
             raise ControlError(400, problem)
 
+    def _check_tester(self, tester: Any, where: str) -> None:
+        problem = _first_error(self._tester, tester)
+        if problem is not None:
+            raise ControlError(400, f"{where}{problem}" if where else problem)
+
     def _check_testers(self, testers: Any, where: str) -> None:
         for i, tester in enumerate(testers):
-            problem = _first_error(self._tester, tester)
-            if problem is not None:
-                raise ControlError(400, f"{where}/{i}{problem}")
+            self._check_tester(tester, f"{where}/{i}")
 
     def _check_agents(self, agents: Mapping[str, Any]) -> None:
         for agent, testers in agents.items():
@@ -113,6 +116,7 @@ class ControlPlane:
             state.default_account = AccountData(
                 rcs_enabled=doc.get("rcs_enabled", True), agents=copy.deepcopy(doc.get("agents", {}))
             )
+            state.deleted_default = set()  # a new template is whole again for every SID, as put_agent does
 
         self.store.mutate(apply)
         return {"status": "stored"}
@@ -186,7 +190,7 @@ class ControlPlane:
         return {"status": "removed"}
 
     def add_tester(self, pod: str | None, sid: str | None, agent: str, doc: Any) -> dict[str, Any]:
-        self._check_testers([doc], "")
+        self._check_tester(doc, "")
 
         def apply(state: StateData) -> int:
             agents = self._agents_of(state, pod, sid)
@@ -253,7 +257,8 @@ class ControlPlane:
         if pod is not None and pod not in PODS:
             raise ControlError(400, f"/pod: {pod!r} is not one of in, na")
         status = _int_arg(args, "status")
-        limit = _int_arg(args, "limit") or 1000
+        limit = _int_arg(args, "limit")
+        limit = 1000 if limit is None else limit
         if limit < 1:
             raise ControlError(400, "/limit: must be at least 1")
         return self.store.journal(pod=pod, operation=args.get("operation"), status=status, limit=limit)
@@ -267,7 +272,7 @@ def _int_arg(args: Mapping[str, str], name: str) -> int | None:
     raw = args.get(name)
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 9:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise ControlError(400, f"/{name}: {raw!r} is not a whole number")
     return int(raw)
 

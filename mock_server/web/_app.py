@@ -180,6 +180,11 @@ def _is_utf8(environ: dict[str, Any]) -> bool:
     return True
 
 
+def _is_control_path() -> bool:
+    """The control plane's own 404s and 405s use MOCK codes and stay out of the API journal."""
+    return request.path == "/__mock" or request.path.startswith("/__mock/")
+
+
 def _register_error_handlers(app: Flask, handle: MockHandle) -> None:
     engine = handle.engine
 
@@ -195,12 +200,18 @@ def _register_error_handlers(app: Flask, handle: MockHandle) -> None:
 
     @app.errorhandler(NotFound)
     def not_found(_exc: NotFound) -> Response:
+        if _is_control_path():
+            return _control_error(ControlError(404, f"no control operation at {request.path}"))
         key = request.environ.get("HTTP_API_KEY")
         return _to_flask(engine.reject("not_found", request.method, request.path, pod(), key))
 
     @app.errorhandler(MethodNotAllowed)
     def method_not_allowed(exc: MethodNotAllowed) -> Response:
         allow = sorted(exc.valid_methods or ())
+        if _is_control_path():
+            response = _control_error(ControlError(405, f"{request.method} is not allowed on {request.path}"))
+            response.headers["Allow"] = ", ".join(allow)
+            return response
         key = request.environ.get("HTTP_API_KEY")
         return _to_flask(engine.reject("method_not_allowed", request.method, request.path, pod(), key, allow))
 
@@ -226,7 +237,7 @@ def _json(doc: Any, status: int = 200) -> Response:
 
 
 def _control_error(exc: ControlError) -> Response:
-    constant = "NOT_FOUND" if exc.status == 404 else "INVALID_CONTROL_REQUEST"
+    constant = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status, "INVALID_CONTROL_REQUEST")
     body = mock_error_body(f"MOCK{exc.status}", "Control request refused", constant, exc.message)
     return Response(body, status=exc.status, content_type="application/json")
 
