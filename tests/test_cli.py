@@ -1,0 +1,96 @@
+"""The command line's own logic, without starting a server (tests/test_server.py does that)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mock_server._cli import _is_loopback, _load_seed, main
+from mock_server.core import MemoryStore, SpecIndex, StateError, hash_key
+from mock_server.web import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = SpecIndex.load()
+HEADERS = {"api-key": "acme-test-key", "Content-Type": "application/json"}
+
+
+def test_load_seed__example_file_lays_over_the_default_seed() -> None:
+    state = _load_seed(SPEC, ROOT / "examples" / "seed.yaml")
+    assert state.default_account is not None
+    assert state.default_account.agents["48900"][0]["id"] == "tester-1"
+    assert state.magic_agents["99502"] == "gateway_error"  # not named in the file: kept from the default seed
+    assert set(state.accounts) == {("na", "ACME"), ("in", "DISABLED"), ("na", "DISABLED")}
+    assert state.accounts[("na", "ACME")].key_hashes == frozenset({hash_key("acme-test-key")})
+
+
+def test_load_seed__example_file_behaves_as_its_comments_say() -> None:
+    client = create_app(MemoryStore(_load_seed(SPEC, ROOT / "examples" / "seed.yaml"))).test_client()
+    assert client.get("/na/v1/ACME/rcs/agent/testersbyagent?agent_number=700", headers=HEADERS).json == []
+    wrong_key = {**HEADERS, "api-key": "another"}
+    response = client.get("/na/v1/ACME/rcs/agent/testersbyagent?agent_number=700", headers=wrong_key)
+    assert response.status_code == 401
+    assert response.json["error"]["error_message"] == "Invalid api-key"
+    disabled = client.delete("/in/v1/DISABLED/rcs/agent/701", headers=HEADERS)
+    assert disabled.json["code"] == "RCS601"
+    assert disabled.json["error"]["error_code"] == "RCS_CHANNEL_DISABLED"
+
+
+def test_load_seed__json_file(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"default_account": None, "accounts": [{"pod": "in", "sid": "ONLY"}]}))
+    state = _load_seed(SPEC, seed)
+    assert state.default_account is None
+    assert list(state.accounts) == [("in", "ONLY")]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "[1, 2]",
+        "accounts: [{pod: eu, sid: X}]",
+        "accounts: [{sid: X}, {sid: X}]",
+        "default_account: {agents: {'1': [{phoneno: 1}]}}",
+        "magic_agents: {'5': no_such_example}",
+        "surprise: true",
+    ],
+)
+def test_load_seed__invalid_file_is_refused(tmp_path: Path, content: str) -> None:
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(content)
+    with pytest.raises(StateError):
+        _load_seed(SPEC, seed)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--workers", "0"], ["--journal-limit", "0"], ["--random-5xx", "2"], ["--latency-ms", "-1"]],
+)
+def test_main__bad_numbers_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert "kaleyra-mock:" in capsys.readouterr().err
+
+
+def test_main__unreadable_seed_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--seed", str(tmp_path / "missing.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot load seed" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("10.1.2.3", False),
+        ("example.org", False),
+    ],
+)
+def test_is_loopback(host: str, loopback: bool) -> None:
+    assert _is_loopback(host) is loopback
