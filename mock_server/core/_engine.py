@@ -237,8 +237,8 @@ class Engine:
             if example is None:
                 return self._prefer_error(f"no example named {wanted_name!r}; {valid}")
         if wanted_code is not None:
-            if not wanted_code.isdigit():
-                return self._prefer_error(f"code must be a number, not {wanted_code!r}; {valid}")
+            if not (wanted_code.isascii() and wanted_code.isdigit()) or len(wanted_code) > 3:
+                return self._prefer_error(f"code must be an HTTP status, not {wanted_code!r}; {valid}")
             code = int(wanted_code)
             if example is not None and example.status != code:
                 return self._prefer_error(f"example {example.name!r} is a {example.status}, not {code}; {valid}")

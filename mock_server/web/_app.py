@@ -144,6 +144,11 @@ def _to_flask(response: ApiResponse) -> Response:
     return Response(response.body, status=response.status, headers=headers)
 
 
+def _api_key(environ: dict[str, Any]) -> str | None:
+    """Whitespace around a header value is not part of it (RFC 9110), in-process or not."""
+    return (environ.get("HTTP_API_KEY") or "").strip() or None
+
+
 def _api_view(handle: MockHandle, ops: dict[str, str]) -> Callable[..., Response]:
     engine = handle.engine
     default_pod = handle.config.default_pod
@@ -160,7 +165,7 @@ def _api_view(handle: MockHandle, ops: dict[str, str]) -> Callable[..., Response
             sid=sid,
             path_agent=agent_number,
             query=tuple(request.args.items(multi=True)),
-            api_key=environ.get("HTTP_API_KEY"),
+            api_key=_api_key(environ),
             content_type=environ.get("CONTENT_TYPE") or None,
             prefer=environ.get("HTTP_PREFER"),
             body=request.get_data(cache=False) if method == "POST" else b"",
@@ -202,7 +207,7 @@ def _register_error_handlers(app: Flask, handle: MockHandle) -> None:
     def not_found(_exc: NotFound) -> Response:
         if _is_control_path():
             return _control_error(ControlError(404, f"no control operation at {request.path}"))
-        key = request.environ.get("HTTP_API_KEY")
+        key = _api_key(request.environ)
         return _to_flask(engine.reject("not_found", request.method, request.path, pod(), key))
 
     @app.errorhandler(MethodNotAllowed)
@@ -212,7 +217,7 @@ def _register_error_handlers(app: Flask, handle: MockHandle) -> None:
             response = _control_error(ControlError(405, f"{request.method} is not allowed on {request.path}"))
             response.headers["Allow"] = ", ".join(allow)
             return response
-        key = request.environ.get("HTTP_API_KEY")
+        key = _api_key(request.environ)
         return _to_flask(engine.reject("method_not_allowed", request.method, request.path, pod(), key, allow))
 
     @app.errorhandler(HTTPException)

@@ -1,0 +1,989 @@
+"""The mock's API, in process: a fresh Flask app (and so a fresh in-memory store) per test.
+
+Expected bodies never come from the mock's own index: they are the spec's named examples,
+walked out of the raw OpenAPI document here, or the vendor documents' samples, parsed out
+of the fixture text. Decision order under test: auth -> Content-Type -> armed scenario ->
+Prefer -> magic agent number -> natural state.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
+
+import pytest
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from mock_server.core import MockConfig, SpecIndex
+from mock_server.web import create_app
+
+# -- the spec, walked by hand ---------------------------------------------------------------
+
+SPEC = SpecIndex.load()
+DOCUMENT: Any = SPEC.document
+OPERATIONS: dict[str, dict[str, Any]] = {
+    op["operationId"]: op
+    for item in DOCUMENT["paths"].values()
+    for op in item.values()
+    if isinstance(op, dict) and "operationId" in op
+}
+
+
+@dataclass(frozen=True)
+class Documented:
+    """One named example of the spec: its status, its value and the headers it is sent with."""
+
+    name: str
+    status: int
+    value: Any
+    headers: dict[str, str]
+
+
+def _resolve(node: Any) -> Any:
+    while isinstance(node, dict) and "$ref" in node:
+        target: Any = DOCUMENT
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _examples_of(status: int, response: Any) -> list[Documented]:
+    response = _resolve(response)
+    headers = {name: str(_resolve(h)["example"]) for name, h in (response.get("headers") or {}).items()}
+    examples = response.get("content", {}).get("application/json", {}).get("examples", {})
+    return [Documented(name, status, _resolve(ex)["value"], headers) for name, ex in examples.items()]
+
+
+def documented(op_id: str) -> dict[str, Documented]:
+    out: dict[str, Documented] = {}
+    for status, response in OPERATIONS[op_id]["responses"].items():
+        for example in _examples_of(int(status), response):
+            out.setdefault(example.name, example)
+    return out
+
+
+def first_listed(op_id: str, status: int) -> str:
+    """Prism's rule for `Prefer: code=NNN`: the first example listed under that status."""
+    return _examples_of(status, OPERATIONS[op_id]["responses"][str(status)])[0].name
+
+
+DOC = {op_id: documented(op_id) for op_id in OPERATIONS}
+SHARED = {
+    ex.name: ex
+    for status, ref in ((404, "NotFound"), (405, "MethodNotAllowed"))
+    for ex in _examples_of(status, DOCUMENT["components"]["responses"][ref])
+}
+CANONICAL = ("deleteAgent", "getTestersByAgent")
+TESTERS = DOC["getTestersByAgent"]["testers"].value
+
+# -- the vendor documents -------------------------------------------------------------------
+
+DOCS = Path(__file__).parent / "fixtures" / "docs"
+DELETE_DOC = "kaleyra-rcs-delete-an-agent.txt"
+TESTERS_DOC = "kaleyra-rcs-get-tester-by-agent.txt"
+
+
+def doc_text(name: str) -> str:
+    return (DOCS / name).read_text(encoding="utf-8")
+
+
+def doc_sample_body(name: str) -> Any:
+    text = doc_text(name)
+    start = text.index("The following is the sample success response:")
+    start = text.index("\n", start)
+    value, _ = json.JSONDecoder().raw_decode(text[start:].lstrip())
+    return value
+
+
+def doc_sample_request(name: str, method: str) -> tuple[SplitResult, dict[str, str]]:
+    """The sample curl of a document (not its `<placeholder>` template): its URL and headers."""
+    text = doc_text(name)
+    block = text[text.index("The following is the sample request format") : text.index("URL Parameters")]
+    found = re.search(rf"--request {method} [\"'](https://[^\"']+)", block)
+    assert found is not None
+    headers = {k.strip(): v.strip() for k, v in re.findall(r"--header '([^:']+):([^']*)'", block)}
+    return urlsplit(found.group(1)), headers
+
+
+def doc_failure_table() -> dict[str, list[str]]:
+    rows: dict[str, list[str]] = {}
+    text = doc_text(DELETE_DOC)
+    for line in text[text.index("Failure Responses") :].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[1].isdigit():
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+DOC_TESTERS = doc_sample_body(TESTERS_DOC)
+DOC_DELETED = doc_sample_body(DELETE_DOC)
+HOSTS = {"rcs-api.in.kaleyra.io": "in", "rcs-api.na.kaleyra.io": "na", "rcs-api.na.kaleyra.ai": "na"}
+OTHER_POD = {"in": "na", "na": "in"}
+
+# -- requests ---------------------------------------------------------------------------------
+
+HEADERS = {"api-key": "k", "Content-Type": "application/json"}
+TESTERS_ROUTES = (
+    "/v1/{sid}/rcs/agent/testersbyagent",
+    "/v1/{sid}/rcs/agenttester/testersbyagent",
+    "/wsgw/v1/agent/testersbyagent",
+)
+MAGIC = {
+    "99400": "missing_agent_number",
+    "99404": "agent_not_found",
+    "99601": "rcs_not_enabled",
+    "99502": "gateway_error",
+    "99500": "internal_server_error",
+    "99401": "invalid_api_key",
+    "99429": "rate_limited",
+}
+# Documented examples no natural state produces: only scenarios (armed, Prefer, magic) serve them.
+SCENARIO_ONLY = {"rate_limited", "gateway_error", "internal_server_error"}
+
+
+@pytest.fixture
+def client() -> FlaskClient:
+    return create_app().test_client()
+
+
+def send(
+    client: FlaskClient,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    *,
+    without: Iterable[str] = (),
+    **kwargs: Any,
+) -> TestResponse:
+    sent = {**HEADERS, **(headers or {})}
+    for name in without:
+        del sent[name]
+    return client.open(path, method=method, headers=sent, **kwargs)
+
+
+def get_testers(
+    client: FlaskClient, agent: str | None = "48900", *, at: str = "/in", sid: str = "S", **kwargs: Any
+) -> TestResponse:
+    query = "" if agent is None else f"?agent_number={agent}"
+    return send(client, "GET", f"{at}/v1/{sid}/rcs/agent/testersbyagent{query}", **kwargs)
+
+
+def delete_agent(
+    client: FlaskClient, agent: str | None = "48400", *, at: str = "/in", sid: str = "S", **kwargs: Any
+) -> TestResponse:
+    return send(client, "DELETE", f"{at}/v1/{sid}/rcs/agent/{agent or ''}", **kwargs)
+
+
+CALL: dict[str, Callable[..., TestResponse]] = {"deleteAgent": delete_agent, "getTestersByAgent": get_testers}
+# What a plain request of each operation answers from the default seed.
+NATURAL_OK = {"deleteAgent": "agent_deleted", "getTestersByAgent": "testers"}
+DEFAULT_AGENT = {"deleteAgent": "48400", "getTestersByAgent": "48900"}
+
+
+def control(client: FlaskClient, method: str, path: str, body: Any = None) -> Any:
+    resp = client.open(f"/__mock{path}", method=method, json=body)
+    assert resp.status_code in (200, 201), resp.get_data(as_text=True)
+    return resp.get_json()
+
+
+def put_account(client: FlaskClient, sid: str, pod: str = "in", **doc: Any) -> None:
+    control(client, "PUT", f"/accounts/{pod}/{sid}", doc)
+
+
+def arm(client: FlaskClient, scenario: str, times: int | None = 1, **match: str) -> int:
+    return int(control(client, "POST", "/scenarios", {"scenario": scenario, "times": times, "match": match})["id"])
+
+
+def armed(client: FlaskClient) -> list[dict[str, Any]]:
+    return list(control(client, "GET", "/scenarios"))
+
+
+def body(resp: TestResponse) -> Any:
+    return json.loads(resp.get_data())
+
+
+def assert_example(resp: TestResponse, op_id: str, name: str, source: str | None = None) -> None:
+    expected = DOC[op_id][name]
+    assert (resp.status_code, body(resp)) == (expected.status, expected.value), resp.get_data(as_text=True)
+    assert resp.headers["Content-Type"] == "application/json"
+    assert resp.headers["X-Mock-Example"] == name
+    assert resp.headers["X-Mock-Source"]
+    if source is not None:
+        assert resp.headers["X-Mock-Source"] == source
+    for header, value in expected.headers.items():
+        assert resp.headers.get(header) == value
+
+
+def assert_shared(resp: TestResponse, name: str) -> None:
+    expected = SHARED[name]
+    assert (resp.status_code, body(resp)) == (expected.status, expected.value)
+    assert resp.headers["Content-Type"] == "application/json"
+    assert resp.headers["X-Mock-Source"] == "routing"
+    assert resp.headers["X-Mock-Example"] == name
+    assert "Location" not in resp.headers
+
+
+def assert_agent_present(client: FlaskClient, agent: str, *, at: str = "/in", sid: str = "S", **kwargs: Any) -> None:
+    resp = get_testers(client, agent, at=at, sid=sid, **kwargs)
+    assert resp.status_code == 200, f"agent {agent} gone from {at} {sid}: {resp.get_data(as_text=True)}"
+
+
+def assert_agent_gone(client: FlaskClient, agent: str, *, at: str = "/in", sid: str = "S") -> None:
+    assert_example(get_testers(client, agent, at=at, sid=sid), "getTestersByAgent", "agent_not_found", "state")
+
+
+def op_params(ops: Iterable[str] = CANONICAL, skip: Iterable[str] = ()) -> list[Any]:
+    return [pytest.param(op, name, id=f"{op}__{name}") for op in ops for name in DOC[op] if name not in set(skip)]
+
+
+def natural(client: FlaskClient, op_id: str, name: str) -> TestResponse:
+    """Reach a documented example through the state alone: no scenario, no Prefer, no magic number."""
+    call = CALL[op_id]
+    if name in ("agent_deleted", "testers"):
+        return call(client)
+    if name == "agent_not_found":
+        return call(client, "12345")
+    if name == "missing_agent_number":
+        return call(client, None)
+    if name == "bad_request":
+        return call(client, "48900&agent_number=48900")
+    if name == "rcs_not_enabled":
+        put_account(client, "OFF", rcs_enabled=False, agents={"1": []})
+        return call(client, "1", sid="OFF")
+    if name == "missing_api_key":
+        return call(client, without=["api-key"])
+    if name == "invalid_api_key":
+        put_account(client, "KEYED", api_keys=["secret-1"])
+        return call(client, sid="KEYED", headers={"api-key": "wrong"})
+    if name == "unsupported_media_type":
+        return call(client, headers={"Content-Type": "text/plain"})
+    raise LookupError(name)
+
+
+NATURAL = {
+    "deleteAgent": {
+        "agent_deleted",
+        "agent_not_found",
+        "missing_agent_number",
+        "rcs_not_enabled",
+        "missing_api_key",
+        "invalid_api_key",
+        "unsupported_media_type",
+    },
+    "getTestersByAgent": {
+        "testers",
+        "agent_not_found",
+        "missing_agent_number",
+        "rcs_not_enabled",
+        "bad_request",
+        "missing_api_key",
+        "invalid_api_key",
+        "unsupported_media_type",
+    },
+}
+
+
+# -- the spec and the documents agree -------------------------------------------------------
+
+
+def test_spec__documented_samples_are_the_examples() -> None:
+    assert DOC_TESTERS == TESTERS
+    assert DOC["deleteAgent"]["agent_deleted"].value == DOC_DELETED
+    assert DOC_DELETED["message"] == "Agent deleted succesfully"
+
+
+def test_spec__index_matches_the_raw_document() -> None:
+    for op_id, examples in DOC.items():
+        indexed = SPEC.operations[op_id].examples
+        assert list(indexed) == list(examples), op_id
+        for name, ex in examples.items():
+            assert (indexed[name].status, indexed[name].value) == (ex.status, ex.value), (op_id, name)
+
+
+# -- 1. golden: the documents' sample requests ----------------------------------------------
+
+GOLDEN_TARGETS = [
+    *(pytest.param(host, "", id=host) for host in HOSTS),
+    pytest.param(None, "/in", id="prefix-in"),
+    pytest.param(None, "/na", id="prefix-na"),
+]
+GOLDEN_SIDS = [pytest.param(None, id="doc-sid"), pytest.param("AnyOtherSid-42", id="other-sid")]
+
+
+def _golden(url: SplitResult, host: str | None, prefix: str, sid: str | None) -> tuple[str, dict[str, str]]:
+    path = url.path if sid is None else re.sub(r"^/v1/[^/]+/", f"/v1/{sid}/", url.path)
+    return prefix + path + (f"?{url.query}" if url.query else ""), ({"Host": host} if host else {})
+
+
+@pytest.mark.parametrize("sid", GOLDEN_SIDS)
+@pytest.mark.parametrize(("host", "prefix"), GOLDEN_TARGETS)
+def test_get_testers_by_agent__golden(client: FlaskClient, host: str | None, prefix: str, sid: str | None) -> None:
+    url, doc_headers = doc_sample_request(TESTERS_DOC, "GET")
+    path, headers = _golden(url, host, prefix, sid)
+    assert "agent_number=48900" in path
+    resp = client.get(path, headers={**doc_headers, **headers})
+    assert resp.status_code == 200
+    assert body(resp) == DOC_TESTERS
+    assert resp.get_data() == json.dumps(DOC_TESTERS, separators=(",", ":"), ensure_ascii=False).encode()
+    assert resp.headers["Content-Type"] == "application/json"
+    assert resp.headers["X-Mock-Source"] == "state"
+    assert resp.headers["X-Mock-Example"] == "testers"
+
+
+@pytest.mark.parametrize("sid", GOLDEN_SIDS)
+@pytest.mark.parametrize(("host", "prefix"), GOLDEN_TARGETS)
+def test_delete_agent__golden(client: FlaskClient, host: str | None, prefix: str, sid: str | None) -> None:
+    url, doc_headers = doc_sample_request(DELETE_DOC, "DELETE")
+    path, headers = _golden(url, host, prefix, sid)
+    assert path.endswith("/rcs/agent/48400")
+    resp = client.delete(path, headers={**doc_headers, **headers})
+    assert resp.status_code == 200
+    assert body(resp) == DOC_DELETED
+    assert resp.get_data() == json.dumps(DOC_DELETED, separators=(",", ":"), ensure_ascii=False).encode()
+    assert b"succesfully" in resp.get_data()
+    assert resp.headers["Content-Type"] == "application/json"
+    assert resp.headers["X-Mock-Source"] == "state"
+    assert resp.headers["X-Mock-Example"] == "agent_deleted"
+
+
+@pytest.mark.parametrize(
+    ("row", "name"),
+    [
+        ("Missing Agent Number", "missing_agent_number"),
+        ("Agent Not Found", "agent_not_found"),
+        ("RCS Not Enabled", "rcs_not_enabled"),
+        ("Gateway Error", "gateway_error"),
+        ("Internal Server Error", "internal_server_error"),
+    ],
+)
+def test_delete_agent__failure_table(client: FlaskClient, row: str, name: str) -> None:
+    status, code, message, constant, error_message = doc_failure_table()[row]
+    resp = delete_agent(client, headers={"Prefer": f"example={name}"})
+    assert resp.status_code == int(status)
+    got = body(resp)
+    assert (got["code"], got["message"]) == (code, message)
+    assert got["error"] == {"error_code": constant, "error_message": error_message}
+
+
+# -- 2. state ---------------------------------------------------------------------------------
+
+
+def test_delete_agent__agent_not_found(client: FlaskClient) -> None:
+    assert_example(delete_agent(client), "deleteAgent", "agent_deleted", "state")
+    assert_example(delete_agent(client), "deleteAgent", "agent_not_found", "state")
+    assert_example(delete_agent(client), "deleteAgent", "agent_not_found", "state")
+
+
+@pytest.mark.parametrize("agent", ["48900", "48400"])
+def test_get_testers_by_agent__agent_not_found_after_delete(client: FlaskClient, agent: str) -> None:
+    assert_agent_present(client, agent)
+    assert_example(delete_agent(client, agent), "deleteAgent", "agent_deleted", "state")
+    assert_agent_gone(client, agent)
+
+
+@pytest.mark.parametrize("pod", ["in", "na"])
+def test_delete_agent__pod_isolation(client: FlaskClient, pod: str) -> None:
+    other = OTHER_POD[pod]
+    assert_example(delete_agent(client, "48900", at=f"/{pod}"), "deleteAgent", "agent_deleted", "state")
+    assert_agent_gone(client, "48900", at=f"/{pod}")
+    assert body(get_testers(client, "48900", at=f"/{other}")) == TESTERS
+    assert_example(delete_agent(client, "48900", at=f"/{other}"), "deleteAgent", "agent_deleted", "state")
+
+
+def test_delete_agent__sid_isolation(client: FlaskClient) -> None:
+    assert_example(delete_agent(client, sid="S1"), "deleteAgent", "agent_deleted", "state")
+    assert_agent_gone(client, "48400", sid="S1")
+    assert body(get_testers(client, "48400", sid="S2")) == []
+    assert_example(delete_agent(client, sid="S2"), "deleteAgent", "agent_deleted", "state")
+    assert_example(delete_agent(client, sid="S1"), "deleteAgent", "agent_not_found", "state")
+
+
+@pytest.mark.parametrize("host", list(HOSTS))
+def test_delete_agent__host_beats_path_prefix(client: FlaskClient, host: str) -> None:
+    pod = HOSTS[host]
+    other = OTHER_POD[pod]
+    resp = delete_agent(client, at=f"/{other}", headers={"Host": host})
+    assert_example(resp, "deleteAgent", "agent_deleted", "state")
+    assert_agent_gone(client, "48400", at=f"/{pod}")
+    assert_agent_present(client, "48400", at=f"/{other}")
+    # Reading through the host, whatever the prefix says, sees the host's pod.
+    resp = get_testers(client, "48400", at=f"/{other}", headers={"Host": host})
+    assert_example(resp, "getTestersByAgent", "agent_not_found", "state")
+
+
+@pytest.mark.parametrize(
+    ("config", "pod"),
+    [
+        pytest.param(None, "in", id="default-in"),
+        pytest.param(MockConfig(default_pod="in"), "in", id="config-in"),
+        pytest.param(MockConfig(default_pod="na"), "na", id="config-na"),
+    ],
+)
+def test_delete_agent__default_pod_of_unprefixed_path(config: MockConfig | None, pod: str) -> None:
+    client = create_app(config=config).test_client()
+    assert_example(delete_agent(client, at=""), "deleteAgent", "agent_deleted", "state")
+    assert_agent_gone(client, "48400", at=f"/{pod}")
+    assert_agent_present(client, "48400", at=f"/{OTHER_POD[pod]}")
+    assert_agent_gone(client, "48400", at="")
+
+
+@pytest.mark.parametrize("at", ["", "/in", "/na"])
+@pytest.mark.parametrize("tail", ["/", ""])
+def test_delete_agent__missing_agent_number(client: FlaskClient, at: str, tail: str) -> None:
+    before = control(client, "GET", "/state")
+    resp = send(client, "DELETE", f"{at}/v1/S/rcs/agent{tail}")
+    assert_example(resp, "deleteAgent", "missing_agent_number", "state")
+    assert control(client, "GET", "/state") == before
+
+
+@pytest.mark.parametrize("query", ["", "?agent_number=", "?other=1", "?agent_number"])
+@pytest.mark.parametrize("route", TESTERS_ROUTES)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_get_testers_by_agent__missing_agent_number(client: FlaskClient, method: str, route: str, query: str) -> None:
+    resp = send(client, method, "/in" + route.format(sid="S") + query)
+    assert_example(resp, "getTestersByAgent", "missing_agent_number", "state")
+
+
+@pytest.mark.parametrize("query", ["agent_number=48900&agent_number=48900", "agent_number=&agent_number=48900"])
+@pytest.mark.parametrize("route", TESTERS_ROUTES)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_get_testers_by_agent__bad_request(client: FlaskClient, method: str, route: str, query: str) -> None:
+    resp = send(client, method, f"/in{route.format(sid='S')}?{query}")
+    assert_example(resp, "getTestersByAgent", "bad_request", "state")
+
+
+@pytest.mark.parametrize("op_id", CANONICAL)
+def test_rcs_not_enabled(client: FlaskClient, op_id: str) -> None:
+    put_account(client, "OFF", rcs_enabled=False, agents={"1": []})
+    assert_example(CALL[op_id](client, "1", sid="OFF"), op_id, "rcs_not_enabled", "state")
+    assert control(client, "GET", "/accounts/in/OFF")["agents"] == {"1": []}
+    # The same SID on the other pod is another account, served from the default seed.
+    assert_example(CALL[op_id](client, at="/na", sid="OFF"), op_id, NATURAL_OK[op_id], "state")
+
+
+def test_get_testers_by_agent__no_testers(client: FlaskClient) -> None:
+    resp = get_testers(client, "48400")
+    assert resp.status_code == 200
+    assert resp.get_data() == b"[]"
+    assert resp.headers["Content-Type"] == "application/json"
+    put_account(client, "ACC", agents={"7": [], "8": TESTERS})
+    assert body(get_testers(client, "7", sid="ACC")) == []
+    assert body(get_testers(client, "8", sid="ACC")) == TESTERS
+
+
+# -- 3. every documented variant --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("at", ["", "/in", "/na"])
+@pytest.mark.parametrize("route", TESTERS_ROUTES)
+@pytest.mark.parametrize(
+    ("method", "how"), [("GET", "query"), ("POST", "query"), ("POST", "body"), ("POST", "empty-query+body")]
+)
+def test_get_testers_by_agent__variants(client: FlaskClient, at: str, route: str, method: str, how: str) -> None:
+    path = at + route.format(sid="S")
+    if how == "query":
+        resp = send(client, method, path + "?agent_number=48900")
+    else:
+        query = "?agent_number=" if how.startswith("empty-query") else ""
+        resp = send(client, method, path + query, data=json.dumps({"agent_number": "48900"}))
+    assert resp.status_code == 200
+    assert body(resp) == DOC_TESTERS
+    assert resp.headers["X-Mock-Source"] == "state"
+    assert resp.headers["X-Mock-Example"] == "testers"
+
+
+@pytest.mark.parametrize("data", [b"not json", b"{", b"agent_number=48900"])
+@pytest.mark.parametrize("route", TESTERS_ROUTES)
+def test_post_testers_by_agent__invalid_json(client: FlaskClient, route: str, data: bytes) -> None:
+    resp = send(client, "POST", "/in" + route.format(sid="S"), data=data)
+    assert_example(resp, "postTestersByAgent", "invalid_json", "state")
+    assert body(resp)["code"] == "RCS701"
+
+
+@pytest.mark.parametrize("route", TESTERS_ROUTES)
+def test_post_testers_by_agent__agent_number_from_body_is_looked_up(client: FlaskClient, route: str) -> None:
+    path = "/in" + route.format(sid="S")
+    for agent, name in (("48400", None), ("12345", "agent_not_found"), ("99404", "agent_not_found")):
+        resp = send(client, "POST", path, data=json.dumps({"agent_number": agent}))
+        if name is None:
+            assert (resp.status_code, body(resp)) == (200, [])
+        else:
+            assert_example(resp, "postTestersByAgent", name)
+    resp = send(client, "POST", path, data=json.dumps({"agent_number": ""}))
+    assert_example(resp, "postTestersByAgent", "missing_agent_number", "state")
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_get_testers_by_agent_wsgw__account_of_the_api_key(client: FlaskClient, method: str) -> None:
+    tester = {**TESTERS[0], "phoneno": "1555000111", "agent_no": "777"}
+    put_account(client, "WS", api_keys=["wkey"], agents={"777": [tester]})
+
+    def wsgw(agent: str, key: str, at: str = "/in") -> TestResponse:
+        return send(client, method, f"{at}/wsgw/v1/agent/testersbyagent?agent_number={agent}", {"api-key": key})
+
+    assert body(wsgw("777", "wkey")) == [tester]
+    assert_example(wsgw("48900", "wkey"), "getTestersByAgentWsgw", "agent_not_found", "state")
+    # Any other key: the default account.
+    assert body(wsgw("48900", "k")) == TESTERS
+    assert_example(wsgw("777", "k"), "getTestersByAgentWsgw", "agent_not_found", "state")
+    # The key's account is the one deletes on its SID act on.
+    assert_example(delete_agent(client, "777", sid="WS", headers={"api-key": "wkey"}), "deleteAgent", "agent_deleted")
+    assert_example(wsgw("777", "wkey"), "getTestersByAgentWsgw", "agent_not_found", "state")
+    # The key belongs to an IN account only: on NA it is just a key, served by the default account.
+    assert body(wsgw("48900", "wkey", at="/na")) == TESTERS
+
+
+# -- 4. each scenario by each trigger ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("op_id", "name"), op_params())
+def test_scenario__armed(client: FlaskClient, op_id: str, name: str) -> None:
+    arm(client, name, times=2, pod="in", sid="S", operation=op_id, agent_number=DEFAULT_AGENT[op_id])
+    for _ in range(2):
+        assert_example(CALL[op_id](client), op_id, name, "armed")
+    assert armed(client) == []
+    # Consumed; and a forced response changed nothing (a forced agent_deleted deleted nothing).
+    assert_example(CALL[op_id](client), op_id, NATURAL_OK[op_id], "state")
+
+
+@pytest.mark.parametrize(("op_id", "name"), op_params())
+def test_scenario__armed_beats_prefer_and_magic(client: FlaskClient, op_id: str, name: str) -> None:
+    magic = "99429" if name != "rate_limited" else "99502"
+    preferred = next(n for n in DOC[op_id] if n not in (name, MAGIC[magic]))
+    arm(client, name, operation=op_id)
+    call = CALL[op_id]
+    assert_example(call(client, magic, headers={"Prefer": f"example={preferred}"}), op_id, name, "armed")
+    assert_example(call(client, magic, headers={"Prefer": f"example={preferred}"}), op_id, preferred, "prefer")
+    assert_example(call(client, magic), op_id, MAGIC[magic], "magic")
+
+
+@pytest.mark.parametrize(
+    "match",
+    [
+        {"pod": "na"},
+        {"sid": "OTHER"},
+        {"operation": "deleteAgent"},
+        {"operation": "postTestersByAgent"},
+        {"operation": "getTestersByAgentWsgw"},
+        {"agent_number": "48400"},
+    ],
+    ids=lambda m: "-".join(f"{k}={v}" for k, v in m.items()),
+)
+def test_scenario__armed_match_filters(client: FlaskClient, match: dict[str, str]) -> None:
+    arm(client, "gateway_error", **match)
+    assert_example(get_testers(client), "getTestersByAgent", "testers", "state")
+    assert [a["remaining"] for a in armed(client)] == [1]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "op_id"),
+    [
+        ("GET", "/na/v1/S/rcs/agenttester/testersbyagent?agent_number=48900", "getTestersByAgentTester"),
+        ("POST", "/na/wsgw/v1/agent/testersbyagent?agent_number=48900", "postTestersByAgentWsgw"),
+        ("POST", "/na/v1/S/rcs/agent/testersbyagent?agent_number=48900", "postTestersByAgent"),
+    ],
+)
+def test_scenario__armed_canonical_operation_matches_variants(
+    client: FlaskClient, method: str, path: str, op_id: str
+) -> None:
+    arm(client, "internal_server_error", operation="getTestersByAgent", pod="na", agent_number="48900")
+    assert_example(send(client, method, path), op_id, "internal_server_error", "armed")
+    assert armed(client) == []
+
+
+def test_scenario__armed_name_the_operation_lacks_is_not_consumed(client: FlaskClient) -> None:
+    arm(client, "testers")
+    assert_example(delete_agent(client), "deleteAgent", "agent_deleted", "state")
+    assert [a["remaining"] for a in armed(client)] == [1]
+    assert_example(get_testers(client, "12345"), "getTestersByAgent", "testers", "armed")
+    assert armed(client) == []
+
+
+def test_scenario__armed_until_disarmed(client: FlaskClient) -> None:
+    armed_id = arm(client, "agent_not_found", times=None, operation="deleteAgent")
+    for _ in range(3):
+        assert_example(delete_agent(client), "deleteAgent", "agent_not_found", "armed")
+    assert [a["remaining"] for a in armed(client)] == [None]
+    control(client, "DELETE", f"/scenarios/{armed_id}")
+    assert_example(delete_agent(client), "deleteAgent", "agent_deleted", "state")
+
+
+@pytest.mark.parametrize(("op_id", "name"), op_params())
+def test_scenario__prefer_example(client: FlaskClient, op_id: str, name: str) -> None:
+    status = DOC[op_id][name].status
+    for prefer in (
+        f"example={name}",
+        f'example="{name}"',
+        f"code={status}, example={name}",
+        f"example={name};code={status}",
+    ):
+        assert_example(CALL[op_id](client, headers={"Prefer": prefer}), op_id, name, "prefer")
+    # Forced, never real: the agent is still there.
+    assert_example(CALL[op_id](client), op_id, NATURAL_OK[op_id], "state")
+
+
+@pytest.mark.parametrize(
+    ("op_id", "status"),
+    [pytest.param(op, int(s), id=f"{op}__{s}") for op in CANONICAL for s in OPERATIONS[op]["responses"]],
+)
+def test_scenario__prefer_code(client: FlaskClient, op_id: str, status: int) -> None:
+    name = first_listed(op_id, status)
+    assert_example(CALL[op_id](client, headers={"Prefer": f"code={status}"}), op_id, name, "prefer")
+    assert_example(CALL[op_id](client), op_id, NATURAL_OK[op_id], "state")
+
+
+def test_scenario__prefer_for_a_post_only_example(client: FlaskClient) -> None:
+    path = "/in/v1/S/rcs/agent/testersbyagent?agent_number=48900"
+    assert_example(send(client, "POST", path, {"Prefer": "example=invalid_json"}), "postTestersByAgent", "invalid_json")
+    assert send(client, "GET", path, {"Prefer": "example=invalid_json"}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "prefer",
+    [
+        pytest.param("example=no_such_example", id="unknown-name"),
+        pytest.param("code=418", id="undocumented-code"),
+        pytest.param("code=201", id="undocumented-2xx"),
+        pytest.param("code=abc", id="non-numeric-code"),
+        pytest.param("code=\u00b2", id="superscript-digit-code"),
+        pytest.param("code=4\u00b900", id="code-with-superscript-digit"),
+        pytest.param("example=agent_not_found, code=500", id="example-code-mismatch"),
+        pytest.param("example=gateway_error; code=400", id="example-code-mismatch-2"),
+    ],
+)
+@pytest.mark.parametrize("op_id", CANONICAL)
+def test_scenario__prefer_invalid(client: FlaskClient, op_id: str, prefer: str) -> None:
+    resp = CALL[op_id](client, headers={"Prefer": prefer})
+    assert resp.status_code == 422
+    assert resp.headers["Content-Type"] == "application/json"
+    got = body(resp)
+    assert got["code"] == "MOCK422"
+    for name in DOC[op_id]:
+        assert name in got["error"]["error_message"]
+    # Nothing happened: the agent is still there.
+    assert_example(CALL[op_id](client), op_id, NATURAL_OK[op_id], "state")
+
+
+@pytest.mark.parametrize("op_id", CANONICAL)
+def test_scenario__prefer_names_the_other_operations_example(client: FlaskClient, op_id: str) -> None:
+    other = NATURAL_OK["deleteAgent" if op_id == "getTestersByAgent" else "getTestersByAgent"]
+    resp = CALL[op_id](client, headers={"Prefer": f"example={other}"})
+    assert resp.status_code == 422
+    assert body(resp)["code"] == "MOCK422"
+
+
+@pytest.mark.parametrize(
+    ("op_id", "agent"), [pytest.param(op, agent, id=f"{op}__{MAGIC[agent]}") for op in CANONICAL for agent in MAGIC]
+)
+def test_scenario__magic_agent_number(client: FlaskClient, op_id: str, agent: str) -> None:
+    assert_example(CALL[op_id](client, agent), op_id, MAGIC[agent], "magic")
+    assert_example(CALL[op_id](client, agent), op_id, MAGIC[agent], "magic")
+
+
+@pytest.mark.parametrize(("op_id", "name"), op_params(skip=SCENARIO_ONLY))
+def test_scenario__natural_state(client: FlaskClient, op_id: str, name: str) -> None:
+    assert_example(natural(client, op_id, name), op_id, name)
+
+
+@pytest.mark.parametrize("op_id", CANONICAL)
+def test_scenario__every_example_has_a_natural_trigger_or_is_scenario_only(op_id: str) -> None:
+    assert set(DOC[op_id]) == NATURAL[op_id] | SCENARIO_ONLY
+
+
+# -- 5. auth ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", [None, "", "   "], ids=["absent", "empty", "blank"])
+@pytest.mark.parametrize(
+    ("method", "path", "op_id"),
+    [
+        ("DELETE", "/in/v1/S/rcs/agent/48400", "deleteAgent"),
+        ("DELETE", "/v1/S/rcs/agent/", "deleteAgentWithoutNumber"),
+        ("GET", "/in/v1/S/rcs/agent/testersbyagent?agent_number=48900", "getTestersByAgent"),
+        ("POST", "/na/v1/S/rcs/agenttester/testersbyagent?agent_number=48900", "postTestersByAgentTester"),
+        ("GET", "/wsgw/v1/agent/testersbyagent?agent_number=48900", "getTestersByAgentWsgw"),
+    ],
+)
+def test_auth__missing_api_key(client: FlaskClient, method: str, path: str, op_id: str, key: str | None) -> None:
+    headers = {} if key is None else {"api-key": key}
+    resp = send(client, method, path, headers, without=() if key is not None else ["api-key"])
+    assert_example(resp, op_id, "missing_api_key", "auth")
+    assert_agent_present(client, "48400")
+
+
+@pytest.mark.parametrize("op_id", CANONICAL)
+def test_auth__listed_keys(client: FlaskClient, op_id: str) -> None:
+    put_account(client, "KEYED", api_keys=["secret-1"], agents={"48400": [], "48900": TESTERS})
+    for key in ("k", "secret-2", "SECRET-1", "secret-10"):
+        resp = CALL[op_id](client, sid="KEYED", headers={"api-key": key})
+        assert_example(resp, op_id, "invalid_api_key", "auth")
+    assert_example(CALL[op_id](client, sid="KEYED", headers={"api-key": "secret-1"}), op_id, NATURAL_OK[op_id])
+    # Other SIDs, and the same SID on the other pod, still take any key.
+    assert_example(CALL[op_id](client, sid="OTHER"), op_id, NATURAL_OK[op_id], "state")
+    assert_example(CALL[op_id](client, at="/na", sid="KEYED"), op_id, NATURAL_OK[op_id], "state")
+
+
+def test_auth__key_never_echoed(client: FlaskClient) -> None:
+    secrets = ("secret-1", "secret-2")
+    put_account(client, "KEYED", api_keys=["secret-1"], agents={"48400": [], "48900": TESTERS})
+    arm(client, "gateway_error", sid="KEYED", operation="getTestersByAgent")
+    responses = []
+    for key in secrets:
+        headers = {"api-key": key}
+        responses += [
+            get_testers(client, sid="KEYED", headers=headers),
+            get_testers(client, sid="KEYED", headers=headers),
+            get_testers(client, "99401", sid="KEYED", headers=headers),
+            delete_agent(client, sid="KEYED", headers=headers),
+            delete_agent(client, sid="KEYED", headers={**headers, "Prefer": "code=999"}),
+            delete_agent(client, sid="KEYED", headers={**headers, "Content-Type": "text/plain"}),
+            send(client, "GET", "/wsgw/v1/agent/testersbyagent?agent_number=48900", headers),
+            send(client, "POST", "/in/v1/KEYED/rcs/agent/testersbyagent", headers, data=b"{"),
+            send(client, "GET", "/in/v1/KEYED/nothing", headers),
+            send(client, "PUT", "/in/v1/KEYED/rcs/agent/48400", headers),
+        ]
+    statuses = {r.status_code for r in responses}
+    assert {200, 400, 401, 404, 405, 415, 422, 500} <= statuses
+    journal = client.get("/__mock/journal")
+    state = client.get("/__mock/state")
+    account = client.get("/__mock/accounts/in/KEYED")
+    assert len(journal.get_json()) >= len(responses)
+    assert state.get_json()["accounts"][0]["api_key_sha256"]
+    for resp in [*responses, journal, state, account, client.get("/__mock/scenarios")]:
+        text = resp.get_data(as_text=True) + "".join(f"{k}: {v}\n" for k, v in resp.headers.items())
+        for secret in secrets:
+            assert secret not in text
+
+
+def test_auth__before_scenarios(client: FlaskClient) -> None:
+    arm(client, "gateway_error")
+    put_account(client, "KEYED", api_keys=["secret-1"], agents={"48400": []})
+    assert_example(delete_agent(client, without=["api-key"]), "deleteAgent", "missing_api_key", "auth")
+    assert_example(
+        delete_agent(client, sid="KEYED", headers={"api-key": "wrong"}), "deleteAgent", "invalid_api_key", "auth"
+    )
+    assert [a["remaining"] for a in armed(client)] == [1]
+    assert_example(delete_agent(client), "deleteAgent", "gateway_error", "armed")
+    assert armed(client) == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"Prefer": "example=agent_deleted"}, id="prefer-example"),
+        pytest.param({"Prefer": "code=200"}, id="prefer-code"),
+        pytest.param({"Prefer": "code=418"}, id="prefer-invalid"),
+        pytest.param({"Content-Type": "text/plain"}, id="content-type"),
+    ],
+)
+def test_auth__before_content_type_and_prefer(client: FlaskClient, headers: dict[str, str]) -> None:
+    assert_example(delete_agent(client, headers=headers, without=["api-key"]), "deleteAgent", "missing_api_key", "auth")
+    put_account(client, "KEYED", api_keys=["secret-1"], agents={"48400": []})
+    resp = delete_agent(client, sid="KEYED", headers={**headers, "api-key": "wrong"})
+    assert_example(resp, "deleteAgent", "invalid_api_key", "auth")
+    assert_agent_present(client, "48400", sid="KEYED", headers={"api-key": "secret-1"})
+
+
+@pytest.mark.parametrize("agent", list(MAGIC))
+def test_auth__before_magic_agent_number(client: FlaskClient, agent: str) -> None:
+    assert_example(get_testers(client, agent, without=["api-key"]), "getTestersByAgent", "missing_api_key", "auth")
+
+
+# -- 6. Content-Type ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("op_id", CANONICAL)
+def test_content_type__missing_is_accepted_with_a_warning(client: FlaskClient, op_id: str) -> None:
+    resp = CALL[op_id](client, without=["Content-Type"])
+    assert_example(resp, op_id, NATURAL_OK[op_id], "state")
+    assert resp.headers["X-Mock-Warning"]
+    assert "X-Mock-Warning" not in CALL[op_id](client).headers
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/xml", "application/x-www-form-urlencoded", "text/json", "application/problem+json"],
+)
+@pytest.mark.parametrize("op_id", CANONICAL)
+def test_content_type__unsupported_media_type(client: FlaskClient, op_id: str, content_type: str) -> None:
+    resp = CALL[op_id](client, headers={"Content-Type": content_type})
+    assert_example(resp, op_id, "unsupported_media_type", "content-type")
+    assert_example(CALL[op_id](client), op_id, NATURAL_OK[op_id], "state")
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/JSON; charset=utf-8", "application/json", "APPLICATION/JSON", "application/json;"]
+)
+@pytest.mark.parametrize("op_id", CANONICAL)
+def test_content_type__json_accepted(client: FlaskClient, op_id: str, content_type: str) -> None:
+    resp = CALL[op_id](client, headers={"Content-Type": content_type})
+    assert_example(resp, op_id, NATURAL_OK[op_id], "state")
+    assert "X-Mock-Warning" not in resp.headers
+
+
+@pytest.mark.parametrize("op_id", CANONICAL)
+def test_content_type__strict_rejects_missing(op_id: str) -> None:
+    client = create_app(config=MockConfig(strict_content_type=True)).test_client()
+    assert_example(CALL[op_id](client, without=["Content-Type"]), op_id, "unsupported_media_type", "content-type")
+    assert_example(CALL[op_id](client), op_id, NATURAL_OK[op_id], "state")
+
+
+def test_content_type__before_scenarios(client: FlaskClient) -> None:
+    arm(client, "gateway_error")
+    resp = get_testers(client, headers={"Content-Type": "text/plain"})
+    assert_example(resp, "getTestersByAgent", "unsupported_media_type", "content-type")
+    assert [a["remaining"] for a in armed(client)] == [1]
+
+
+# -- 7. routing -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/"),
+        ("GET", "/in"),
+        ("GET", "/v1/S/rcs/unknown"),
+        ("DELETE", "/v2/S/rcs/agent/48400"),
+        ("DELETE", "/eu/v1/S/rcs/agent/48400"),
+        ("DELETE", "/in/v1/S/rcs/agent/48400/extra"),
+        ("DELETE", "/in/v1/S/rcs/agent/48400/"),
+        ("GET", "/in/v1/S/rcs/agent/testersbyagent/"),
+        ("GET", "/in/in/v1/S/rcs/agent/testersbyagent?agent_number=48900"),
+        ("POST", "/in/wsgw/v2/agent/testersbyagent"),
+    ],
+)
+def test_routing__not_found(client: FlaskClient, method: str, path: str) -> None:
+    before = control(client, "GET", "/state")
+    assert_shared(send(client, method, path), "not_found")
+    assert control(client, "GET", "/state") == before
+
+
+@pytest.mark.parametrize("at", ["", "/in", "/na"])
+@pytest.mark.parametrize("route", TESTERS_ROUTES)
+@pytest.mark.parametrize("method", ["DELETE", "PUT", "PATCH"])
+def test_routing__testers_path_method_not_allowed(client: FlaskClient, at: str, route: str, method: str) -> None:
+    # An agent literally named "testersbyagent" must survive a DELETE on the testers path.
+    for pod in ("in", "na"):
+        put_account(client, "S", pod, agents={"testersbyagent": [], "48900": TESTERS})
+    before = control(client, "GET", "/state")
+    resp = send(client, method, at + route.format(sid="S") + "?agent_number=48900")
+    assert_shared(resp, "method_not_allowed")
+    allow = {m.strip() for m in resp.headers["Allow"].split(",")}
+    assert {"GET", "POST"} <= allow
+    assert not allow & {"DELETE", "PUT", "PATCH"}
+    assert control(client, "GET", "/state") == before
+    assert body(get_testers(client, "testersbyagent")) == []
+
+
+@pytest.mark.parametrize("path", ["/in/v1/S/rcs/agent/48400", "/v1/S/rcs/agent/48400", "/na/v1/S/rcs/agent/"])
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "GET", "POST"])
+def test_routing__delete_path_method_not_allowed(client: FlaskClient, method: str, path: str) -> None:
+    before = control(client, "GET", "/state")
+    resp = send(client, method, path, data=b"{}")
+    assert_shared(resp, "method_not_allowed")
+    assert resp.headers["Allow"] == "DELETE"
+    assert control(client, "GET", "/state") == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("DELETE", "/in/v1/S/rcs/agent//48400"),
+        ("DELETE", "/in//v1/S/rcs/agent/48400"),
+        ("DELETE", "/v1//rcs/agent/48400"),
+        ("DELETE", "/v1/S//rcs/agent/48400"),
+        ("GET", "/in/v1/S/rcs//agent/testersbyagent?agent_number=48900"),
+        ("GET", "/in/wsgw//v1/agent/testersbyagent?agent_number=48900"),
+        ("POST", "/v1/S/rcs/agenttester//testersbyagent?agent_number=48900"),
+    ],
+)
+def test_routing__double_slash_does_not_redirect(client: FlaskClient, method: str, path: str) -> None:
+    before = control(client, "GET", "/state")
+    resp = send(client, method, path)
+    assert not 300 <= resp.status_code < 400
+    assert "Location" not in resp.headers
+    assert_shared(resp, "not_found")
+    assert control(client, "GET", "/state") == before
+
+
+@pytest.mark.parametrize("path", ["//v1/S/rcs/agent/48400", "//in/v1/S/rcs/agent/48400", "/in/v1/S/rcs/agent/48400//"])
+def test_routing__leading_or_trailing_double_slash_does_not_redirect(client: FlaskClient, path: str) -> None:
+    # PATH_INFO set directly: the test client would read a leading "//" as a host name.
+    resp = send(client, "DELETE", "/", environ_overrides={"PATH_INFO": path})
+    assert not 300 <= resp.status_code < 400
+    assert "Location" not in resp.headers
+    assert resp.headers["Content-Type"] == "application/json"
+    assert resp.headers["X-Mock-Source"]
+
+
+def test_delete_agent__double_slash_is_an_empty_agent_number(client: FlaskClient) -> None:
+    before = control(client, "GET", "/state")
+    resp = send(client, "DELETE", "/in/v1/S/rcs/agent//")
+    assert "Location" not in resp.headers
+    assert_example(resp, "deleteAgent", "missing_agent_number", "state")
+    assert control(client, "GET", "/state") == before
+
+
+# -- 8. headers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("trigger", "op_id"),
+    [
+        pytest.param(t, op, id=f"{op}__{t}")
+        for op in CANONICAL
+        for t in ("armed", "prefer-example", "prefer-code", "magic")
+    ],
+)
+def test_headers__rate_limited_retry_after(client: FlaskClient, trigger: str, op_id: str) -> None:
+    call = CALL[op_id]
+    if trigger == "armed":
+        arm(client, "rate_limited")
+        resp = call(client)
+    elif trigger == "magic":
+        resp = call(client, "99429")
+    else:
+        resp = call(client, headers={"Prefer": "example=rate_limited" if trigger == "prefer-example" else "code=429"})
+    assert_example(resp, op_id, "rate_limited", trigger.split("-")[0])
+    assert resp.headers["Retry-After"] == DOC[op_id]["rate_limited"].headers["Retry-After"]
+    assert int(resp.headers["Retry-After"]) >= 0
+
+
+@pytest.mark.parametrize("op_id", CANONICAL)
+def test_headers__only_rate_limited_carries_retry_after(client: FlaskClient, op_id: str) -> None:
+    for name in DOC[op_id]:
+        resp = CALL[op_id](client, headers={"Prefer": f"example={name}"})
+        assert ("Retry-After" in resp.headers) == (name == "rate_limited"), name
+
+
+def test_headers__every_response_is_json_and_sourced(client: FlaskClient) -> None:
+    responses = [
+        get_testers(client),
+        get_testers(client, "48400"),
+        delete_agent(client),
+        delete_agent(client),
+        delete_agent(client, None),
+        get_testers(client, without=["api-key"]),
+        get_testers(client, headers={"Content-Type": "text/plain"}),
+        get_testers(client, headers={"Prefer": "code=500"}),
+        get_testers(client, headers={"Prefer": "code=999"}),
+        get_testers(client, "99502"),
+        send(client, "GET", "/nowhere"),
+        send(client, "DELETE", "/wsgw/v1/agent/testersbyagent"),
+        send(client, "POST", "/in/v1/S/rcs/agent/testersbyagent", data=b"nope"),
+    ]
+    for resp in responses:
+        assert resp.headers["Content-Type"] == "application/json"
+        assert resp.headers.getlist("Content-Type") == ["application/json"]
+        assert resp.headers["X-Mock-Source"]
+        json.loads(resp.get_data())
+        if resp.status_code != 422:
+            assert resp.headers["X-Mock-Example"]
