@@ -8,6 +8,7 @@ import json
 import shutil
 import signal
 import socket
+import sqlite3
 import sys
 import tempfile
 import time
@@ -15,8 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .core import (
-    FAULT_KINDS,
     Armed,
     SpecIndex,
     SqliteStore,
@@ -94,7 +96,10 @@ def _free_port(host: str) -> int:
 def _load_seed(spec: SpecIndex, path: Path | None) -> StateData:
     doc: dict[str, Any] = default_seed_document(spec)
     if path is not None:
-        overlay = json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path)
+        try:
+            overlay = json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path)
+        except yaml.YAMLError as exc:
+            raise StateError(f"/: not valid YAML: {exc}") from None
         if not isinstance(overlay, dict):
             raise StateError("/: a seed file holds a JSON or YAML object")
         doc = merge_seed(doc, overlay)
@@ -108,6 +113,28 @@ def _remove(folder: Path) -> None:
         if not folder.exists():
             return
         time.sleep(0.1)
+
+
+def _prepare_store(args: argparse.Namespace, db_path: Path, seed: StateData) -> bool:
+    """Seed the shared store (or resume it) before any worker opens it; True when resumed."""
+    store = SqliteStore(db_path, journal_limit=args.journal_limit)
+    try:
+        resumed = args.state is not None and store.is_initialized()
+        store.set_seed(seed)
+        if not resumed:
+            store.load(seed)
+        store.disarm("scenario", None)
+        store.disarm("fault", None)
+        if args.latency_ms:
+            store.arm(Armed(0, "fault", "latency", None, params={"ms": args.latency_ms}))
+        if args.random_5xx:
+            params: dict[str, Any] = {"rate": args.random_5xx}
+            if args.fault_seed is not None:
+                params["seed"] = args.fault_seed
+            store.arm(Armed(0, "fault", "random_5xx", None, params=params))
+    finally:
+        store.close()
+    return resumed
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -153,22 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmpdir = tempfile.mkdtemp(prefix="kaleyra-mock-")
         db_path = Path(tmpdir) / "state.sqlite3"
     try:
-        store = SqliteStore(db_path, journal_limit=args.journal_limit)
-        resumed = args.state is not None and store.is_initialized()
-        store.set_seed(seed)
-        if not resumed:
-            store.load(seed)
-        store.disarm("scenario", None)
-        store.disarm("fault", None)
-        if args.latency_ms:
-            store.arm(Armed(0, "fault", "latency", None, params={"ms": args.latency_ms}))
-        if args.random_5xx:
-            params: dict[str, Any] = {"rate": args.random_5xx}
-            if args.fault_seed is not None:
-                params["seed"] = args.fault_seed
-            store.arm(Armed(0, "fault", "random_5xx", None, params=params))
-        assert set(FAULT_KINDS) >= {"latency", "random_5xx"}
-        store.close()
+        try:
+            resumed = _prepare_store(args, db_path, seed)
+        except sqlite3.Error as exc:
+            print(f"kaleyra-mock: cannot use state file {db_path}: {exc}", file=err)
+            return 2
 
         port = args.port or _free_port(args.host)
         base = f"http://{args.host}:{port}"

@@ -195,8 +195,8 @@ class SqliteStore:
             return cur.rowcount == 1
 
     def consume(self, armed: Armed) -> bool:
-        if armed.remaining is None:
-            return True
+        if armed.remaining is None:  # still armed? a snapshot may predate a disarm
+            return self._db().execute("SELECT 1 FROM armed WHERE id = ?", (armed.id,)).fetchone() is not None
         with self._write() as db:
             cur = db.execute("UPDATE armed SET remaining = remaining - 1 WHERE id = ? AND remaining > 0", (armed.id,))
             if cur.rowcount != 1:

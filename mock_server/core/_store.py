@@ -242,15 +242,15 @@ class MemoryStore:
 
     def record(self, entry: dict[str, Any]) -> None:
         with self._lock:
-            entry["id"] = next(self._journal_ids)
-            self._journal.append(entry)
+            self._journal.append({**entry, "id": next(self._journal_ids)})
 
     def journal(
         self, *, pod: str | None, operation: str | None, status: int | None, limit: int
     ) -> list[dict[str, Any]]:
         with self._lock:
             entries = list(self._journal)
-        return filter_journal(entries, pod=pod, operation=operation, status=status, limit=limit)
+        found = filter_journal(entries, pod=pod, operation=operation, status=status, limit=limit)
+        return [dict(e) for e in found]
 
     def clear_journal(self) -> None:
         with self._lock:

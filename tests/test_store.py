@@ -1,0 +1,708 @@
+"""The store contract: MemoryStore and SqliteStore must behave the same, alone and under concurrency."""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import random
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from mock_server.core import (
+    PODS,
+    AccountData,
+    AccountInfo,
+    Armed,
+    MemoryStore,
+    SpecIndex,
+    SqliteStore,
+    StateData,
+    StateError,
+    Store,
+    default_seed_document,
+    hash_key,
+    state_validator,
+)
+
+TEMPLATE_AGENTS = ("48900", "48400")
+TESTER = {
+    "phoneno": "91000XXXXXX01",
+    "test_status": "",
+    "status": "ACTIVE",
+    "agent_no": "555",
+    "id": "00000000-0000-4000-8000-000000000001",
+    "override_dcs_check": False,
+    "carrierid": 1,
+}
+
+
+# -- fixtures ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spec() -> SpecIndex:
+    return SpecIndex.load()
+
+
+@pytest.fixture(scope="module")
+def validator(spec: SpecIndex) -> Draft202012Validator:
+    return state_validator(spec)
+
+
+@pytest.fixture(scope="module")
+def seed(spec: SpecIndex, validator: Draft202012Validator) -> StateData:
+    return StateData.from_document(default_seed_document(spec), validator)
+
+
+@pytest.fixture(scope="module")
+def sample_testers(spec: SpecIndex) -> list[dict[str, Any]]:
+    value = spec.example("getTestersByAgent", "testers").value
+    assert isinstance(value, list)
+    assert value
+    return value
+
+
+def _sqlite_store(path: Path, seed: StateData, journal_limit: int | None = None) -> SqliteStore:
+    store = SqliteStore(path) if journal_limit is None else SqliteStore(path, journal_limit=journal_limit)
+    store.set_seed(seed)
+    store.load(seed)
+    return store
+
+
+def _make_store(kind: str, tmp_path: Path, seed: StateData, journal_limit: int | None = None) -> Store:
+    if kind == "memory":
+        return MemoryStore(seed) if journal_limit is None else MemoryStore(seed, journal_limit=journal_limit)
+    return _sqlite_store(tmp_path / f"{kind}-{journal_limit}.sqlite3", seed, journal_limit)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_store(kind: str, tmp_path: Path, seed: StateData) -> Iterator[Callable[..., Store]]:
+    made: list[Store] = []
+
+    def make(journal_limit: int | None = None) -> Store:
+        store = _make_store(kind, tmp_path, seed, journal_limit)
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        if isinstance(store, SqliteStore):
+            store.close()
+
+
+@pytest.fixture
+def store(make_store: Callable[..., Store]) -> Store:
+    return make_store()
+
+
+def _add_account(
+    store: Store,
+    pod: str,
+    sid: str,
+    *,
+    keys: tuple[str, ...] = (),
+    agents: dict[str, Any] | None = None,
+    rcs: bool = True,
+) -> None:
+    account = AccountData(
+        rcs_enabled=rcs,
+        key_hashes=frozenset(hash_key(k) for k in keys),
+        agents={"555": [dict(TESTER)]} if agents is None else agents,
+    )
+
+    def apply(state: StateData) -> None:
+        state.accounts[(pod, sid)] = account
+
+    store.mutate(apply)
+
+
+# -- the template account, deletes and tombstones -------------------------------------------
+
+
+@pytest.mark.parametrize("sid", ["XXXXX6913850XXXX", "xxxxx6913850xxxx", "any-sid", "ü-sid", "1" * 256])
+def test_template_answers_for_any_sid(store: Store, sid: str, sample_testers: list[dict[str, Any]]) -> None:
+    for pod in PODS:
+        assert store.testers(pod, sid, "48900") == sample_testers
+        assert store.testers(pod, sid, "48400") == []
+        assert store.testers(pod, sid, "11111") is None
+        info = store.account(pod, sid)
+        assert info == AccountInfo(sid, explicit=False, rcs_enabled=True, key_hashes=frozenset())
+
+
+def test_testers_returns_a_copy(store: Store, sample_testers: list[dict[str, Any]]) -> None:
+    got = store.testers("in", "S", "48900")
+    assert got is not None
+    got[0]["status"] = "CHANGED"
+    got.append({})
+    assert store.testers("in", "S", "48900") == sample_testers
+
+
+def test_delete_agent_true_once_then_false(store: Store) -> None:
+    assert store.delete_agent("in", "S1", "48900") is True
+    assert store.delete_agent("in", "S1", "48900") is False
+    assert store.testers("in", "S1", "48900") is None
+    assert store.delete_agent("in", "S1", "11111") is False  # never existed
+    assert store.dump().deleted_default == {("in", "S1", "48900")}
+
+
+def test_tombstones_are_per_pod_and_sid(store: Store, sample_testers: list[dict[str, Any]]) -> None:
+    assert store.delete_agent("in", "A", "48900") is True
+    assert store.testers("in", "A", "48900") is None
+    assert store.testers("na", "A", "48900") == sample_testers
+    assert store.testers("in", "B", "48900") == sample_testers
+    assert store.testers("in", "A", "48400") == []
+    assert store.delete_agent("na", "A", "48900") is True
+    assert store.delete_agent("in", "B", "48900") is True
+    assert store.dump().deleted_default == {("in", "A", "48900"), ("na", "A", "48900"), ("in", "B", "48900")}
+
+
+# -- explicit accounts -------------------------------------------------------------------
+
+
+def test_explicit_account_with_key_hashes(store: Store, sample_testers: list[dict[str, Any]]) -> None:
+    _add_account(store, "in", "ACME", keys=("k1", "k2"))
+    info = store.account("in", "ACME")
+    assert info == AccountInfo(
+        "ACME", explicit=True, rcs_enabled=True, key_hashes=frozenset(map(hash_key, ["k1", "k2"]))
+    )
+    # The same SID on the other pod is still the template.
+    assert store.account("na", "ACME") == AccountInfo("ACME", False, True, frozenset())
+    assert store.testers("na", "ACME", "48900") == sample_testers
+    # A listed account has only its own agents: the template does not leak into it.
+    assert store.testers("in", "ACME", "555") == [TESTER]
+    assert store.testers("in", "ACME", "48900") is None
+    assert store.delete_agent("in", "ACME", "48900") is False
+    assert store.delete_agent("in", "ACME", "555") is True
+    assert store.delete_agent("in", "ACME", "555") is False
+    assert store.testers("in", "ACME", "555") is None
+    # An explicit delete is a row delete, no tombstone.
+    assert store.dump().deleted_default == set()
+
+
+def test_explicit_account_rcs_disabled(store: Store) -> None:
+    _add_account(store, "na", "OFF", rcs=False)
+    assert store.account("na", "OFF") == AccountInfo("OFF", True, False, frozenset())
+
+
+def test_mutate_returns_the_result_and_a_failed_mutate_changes_nothing(store: Store) -> None:
+    before = store.dump().to_document()
+
+    def count(state: StateData) -> int:
+        return len(state.magic_agents)
+
+    assert store.mutate(count) == len(before["magic_agents"])
+
+    def broken(state: StateData) -> None:
+        state.accounts[("in", "BROKEN")] = AccountData()
+        state.magic_agents.clear()
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        store.mutate(broken)
+    assert store.dump().to_document() == before
+    assert store.account("in", "BROKEN") == AccountInfo("BROKEN", False, True, frozenset())
+
+
+def test_account_is_none_without_default_account(store: Store) -> None:
+    _add_account(store, "in", "LISTED")
+
+    def drop(state: StateData) -> None:
+        state.default_account = None
+
+    store.mutate(drop)
+    assert store.control().default_account is None
+    for pod in PODS:
+        assert store.account(pod, "anything") is None
+        assert store.testers(pod, "anything", "48900") is None
+        assert store.delete_agent(pod, "anything", "48900") is False
+    assert store.account("in", "LISTED") == AccountInfo("LISTED", True, True, frozenset())
+    assert store.testers("in", "LISTED", "555") == [TESTER]
+
+
+def test_account_for_key(store: Store) -> None:
+    _add_account(store, "in", "ZED", keys=("shared",))
+    _add_account(store, "in", "ALPHA", keys=("shared", "alpha-only"))
+    _add_account(store, "na", "NORTH", keys=("north",))
+    assert store.account_for_key("in", hash_key("shared")) == "ALPHA"  # the first by SID
+    assert store.account_for_key("in", hash_key("alpha-only")) == "ALPHA"
+    assert store.account_for_key("na", hash_key("north")) == "NORTH"
+    assert store.account_for_key("in", hash_key("north")) is None  # per pod
+    assert store.account_for_key("na", hash_key("shared")) is None
+    assert store.account_for_key("in", hash_key("unknown")) is None
+    assert store.account_for_key("in", "shared") is None  # a clear key is no hash
+
+
+# -- dump, load, reset ---------------------------------------------------------------------
+
+
+def _rich_state(store: Store) -> None:
+    _add_account(store, "in", "ACME", keys=("k1",), agents={"555": [dict(TESTER)], "556": []})
+    _add_account(store, "na", "OFF", rcs=False, agents={})
+    store.delete_agent("in", "S1", "48900")
+    store.delete_agent("na", "S2", "48400")
+
+    def more(state: StateData) -> None:
+        state.magic_agents["12345"] = "gateway_error"
+
+    store.mutate(more)
+
+
+def test_dump_load_round_trip(
+    store: Store, make_store: Callable[..., Store], validator: Draft202012Validator, seed: StateData
+) -> None:
+    _rich_state(store)
+    dumped = store.dump()
+    doc = dumped.to_document()
+    assert doc["deleted_default_agents"] == [
+        {"pod": "in", "sid": "S1", "agent_number": "48900"},
+        {"pod": "na", "sid": "S2", "agent_number": "48400"},
+    ]
+    assert doc["accounts"][0]["api_key_sha256"] == [hash_key("k1")]
+    # The dump is a copy: changing it changes nothing in the store.
+    dumped.accounts.clear()
+    assert store.dump().to_document() == doc
+
+    # Through the document format, into a second store of the same kind.
+    other = make_store()
+    assert other.dump().to_document() == seed.to_document()
+    other.load(StateData.from_document(doc, validator))
+    assert other.dump().to_document() == doc
+    assert other.account("in", "ACME") == store.account("in", "ACME")
+    assert other.testers("in", "S1", "48900") is None
+    assert other.delete_agent("na", "S2", "48400") is False
+    assert other.delete_agent("in", "ACME", "556") is True
+
+    # And back into the first: loading replaces everything.
+    store.load(seed)
+    assert store.dump().to_document() == seed.to_document()
+    store.load(StateData.from_document(doc, validator))
+    assert store.dump().to_document() == doc
+
+
+def test_round_trip_between_kinds(tmp_path: Path, seed: StateData, validator: Draft202012Validator) -> None:
+    memory = MemoryStore(seed)
+    sqlite = _sqlite_store(tmp_path / "x.sqlite3", seed)
+    try:
+        _rich_state(memory)
+        doc = memory.dump().to_document()
+        sqlite.load(StateData.from_document(doc, validator))
+        assert sqlite.dump().to_document() == doc
+        _rich_state(sqlite)  # same changes again: idempotent on the dumped document except the deletes
+        assert sqlite.dump().to_document() == doc
+    finally:
+        sqlite.close()
+
+
+def test_reset_restores_seed_and_clears_armed_and_journal(store: Store, seed: StateData) -> None:
+    _rich_state(store)
+    store.arm(Armed(0, "scenario", "gateway_error", 3))
+    store.arm(Armed(0, "fault", "latency", None, params={"ms": 5}))
+    store.record({"pod": "in", "status": 200})
+    assert store.journal(pod=None, operation=None, status=None, limit=10)
+    store.reset()
+    assert store.dump().to_document() == seed.to_document()
+    control = store.control()
+    assert control.scenarios == ()
+    assert control.faults == ()
+    assert store.journal(pod=None, operation=None, status=None, limit=10) == []
+    assert store.testers("in", "S1", "48900") is not None
+    assert store.delete_agent("in", "S1", "48900") is True
+
+
+def test_set_seed_changes_what_reset_restores(store: Store, seed: StateData, validator: Draft202012Validator) -> None:
+    doc = seed.to_document()
+    doc["magic_agents"] = {"777": "rate_limited"}
+    store.set_seed(StateData.from_document(doc, validator))
+    assert store.dump().to_document() == seed.to_document()  # set_seed alone changes nothing now
+    store.reset()
+    assert store.dump().to_document() == doc
+    assert store.control().magic_agents == {"777": "rate_limited"}
+
+
+# -- armed scenarios and faults --------------------------------------------------------------
+
+
+def test_arm_consume_counts_down_to_removal(store: Store) -> None:
+    armed = store.arm(Armed(0, "scenario", "gateway_error", 3, pod="in", sid="S", operation="deleteAgent"))
+    assert armed.id > 0
+    assert store.control().scenarios == (armed,)
+    assert store.control().faults == ()
+    for left in (2, 1):
+        assert store.consume(armed) is True
+        (current,) = store.control().scenarios
+        assert current.remaining == left
+        assert (current.pod, current.sid, current.operation) == ("in", "S", "deleteAgent")
+    assert store.consume(armed) is True
+    assert store.control().scenarios == ()
+    assert store.consume(armed) is False
+
+
+def test_unlimited_armed_is_never_consumed_away(store: Store) -> None:
+    fault = store.arm(Armed(0, "fault", "latency", None, params={"ms": 5, "jitter_ms": 1}))
+    for _ in range(50):
+        assert store.consume(fault) is True
+    (current,) = store.control().faults
+    assert current.remaining is None
+    assert dict(current.params) == {"ms": 5, "jitter_ms": 1}
+    assert current.id == fault.id
+
+
+def test_disarm(store: Store) -> None:
+    s1 = store.arm(Armed(0, "scenario", "gateway_error", 1))
+    s2 = store.arm(Armed(0, "scenario", "rate_limited", 2))
+    f1 = store.arm(Armed(0, "fault", "connection_reset", 1))
+    assert len({s1.id, s2.id, f1.id}) == 3
+    assert [a.id for a in store.control().scenarios] == [s1.id, s2.id]
+    assert store.disarm("fault", s1.id) == 0  # wrong kind
+    assert store.disarm("scenario", s1.id) == 1
+    assert store.disarm("scenario", s1.id) == 0
+    assert store.consume(s1) is False
+    assert [a.id for a in store.control().scenarios] == [s2.id]
+    assert store.disarm("scenario", None) == 1
+    assert store.control().scenarios == ()
+    assert [a.id for a in store.control().faults] == [f1.id]
+    assert store.disarm("fault", None) == 1
+    assert store.disarm("fault", None) == 0
+
+
+def test_consume_of_a_disarmed_unlimited_fault_fails(store: Store) -> None:
+    """An engine holding an older Control snapshot must not apply a fault disarmed meanwhile."""
+    fault = store.arm(Armed(0, "fault", "latency", None, params={"ms": 5}))
+    assert store.consume(fault) is True
+    assert store.disarm("fault", fault.id) == 1
+    assert store.consume(fault) is False
+
+
+def test_generation_changes_after_arm_load_and_consume(store: Store, seed: StateData) -> None:
+    seen = [store.control().generation]
+
+    def changed() -> None:
+        generation = store.control().generation
+        assert generation not in seen
+        seen.append(generation)
+
+    armed = store.arm(Armed(0, "scenario", "gateway_error", 2))
+    changed()
+    store.load(seed)
+    changed()
+    store.consume(armed)
+    changed()
+    store.disarm("scenario", None)
+    changed()
+    store.mutate(lambda state: state.magic_agents.pop("99400"))
+    changed()
+    assert "99400" not in store.control().magic_agents
+    store.reset()
+    changed()
+    assert "99400" in store.control().magic_agents
+    # Nothing changed: the same generation, and the same snapshot is fine.
+    assert store.control().generation == seen[-1]
+
+
+# -- the journal -----------------------------------------------------------------------------
+
+
+def _table_rows(store: Store) -> int | None:
+    if not isinstance(store, SqliteStore):
+        return None
+    with sqlite3.connect(store.path, timeout=30) as db:
+        return int(db.execute("SELECT COUNT(*) FROM journal").fetchone()[0])
+
+
+@pytest.mark.parametrize("limit", [1, 10, 100])
+def test_journal_is_bounded(make_store: Callable[..., Store], limit: int) -> None:
+    store = make_store(journal_limit=limit)
+    most_rows = 0
+    for i in range(3 * limit + 200):
+        store.record({"pod": PODS[i % 2], "operation": "getTestersByAgent", "status": 200 + i % 3, "n": i})
+        got = store.journal(pod=None, operation=None, status=None, limit=10_000)
+        assert len(got) <= limit
+        rows = _table_rows(store)
+        if rows is not None:
+            most_rows = max(most_rows, rows)
+            assert rows <= limit + 64
+    got = store.journal(pod=None, operation=None, status=None, limit=10_000)
+    assert len(got) == limit
+    last = 3 * limit + 199
+    assert [e["n"] for e in got] == list(range(last, last - limit, -1))  # newest first
+    ids = [e["id"] for e in got]
+    assert ids == sorted(ids, reverse=True)
+    assert len(set(ids)) == len(ids)
+    if isinstance(store, SqliteStore):
+        assert most_rows > limit  # it trims in batches, not on every insert
+
+
+def test_journal_filters(store: Store) -> None:
+    for i in range(30):
+        store.record(
+            {
+                "pod": PODS[i % 2],
+                "operation": "getTestersByAgentWsgw" if i % 3 else "deleteAgent",
+                "canonical": "getTestersByAgent" if i % 3 else "deleteAgent",
+                "status": 400 if i % 5 == 0 else 200,
+                "n": i,
+            }
+        )
+
+    def ns(**kw: Any) -> list[int]:
+        args: dict[str, Any] = {"pod": None, "operation": None, "status": None, "limit": 100, **kw}
+        return [e["n"] for e in store.journal(**args)]
+
+    assert ns() == list(range(29, -1, -1))
+    assert ns(limit=3) == [29, 28, 27]
+    assert ns(pod="in") == list(range(28, -1, -2))
+    assert ns(operation="deleteAgent") == list(range(27, -1, -3))
+    assert ns(operation="getTestersByAgent") == [n for n in range(29, -1, -1) if n % 3]  # by canonical
+    assert ns(status=400) == [25, 20, 15, 10, 5, 0]
+    assert ns(pod="na", status=400, limit=2) == [25, 15]
+    store.clear_journal()
+    assert ns() == []
+
+
+# -- invalid documents -------------------------------------------------------------------------
+
+
+def _doc_with(seed: StateData, **changes: Any) -> dict[str, Any]:
+    doc = seed.to_document()
+    doc.update(changes)
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("changes", "where"),
+    [
+        ({"version": 2}, "/version"),
+        ({"accounts": 5}, "/accounts"),
+        ({"accounts": [{"pod": "in"}]}, "/accounts/0"),
+        ({"accounts": [{"sid": "a/b"}]}, "/accounts/0/sid"),
+        ({"accounts": [{"sid": "s", "pod": "eu"}]}, "/accounts/0/pod"),
+        ({"accounts": [{"sid": "s", "api_key_sha256": ["nothex"]}]}, "/accounts/0/api_key_sha256/0"),
+        ({"accounts": [{"sid": "s", "pod": "in"}, {"sid": "s"}]}, "/accounts"),  # listed twice
+        ({"accounts": [{"sid": "s", "agents": {"1": [{"phoneno": 5}]}}]}, "/accounts/0/agents/1/0"),
+        ({"default_account": {"rcs_enabled": "yes"}}, "/default_account"),
+        ({"deleted_default_agents": [{"pod": "in", "sid": "s"}]}, "/deleted_default_agents/0"),
+        ({"magic_agents": {"1": "no_such_example"}}, "/magic_agents/1"),
+        ({"surprise": True}, "/"),
+    ],
+)
+def test_invalid_documents_raise_state_error(
+    seed: StateData, validator: Draft202012Validator, changes: dict[str, Any], where: str
+) -> None:
+    with pytest.raises(StateError) as info:
+        StateData.from_document(_doc_with(seed, **changes), validator)
+    assert str(info.value).startswith(where)
+
+
+def test_the_seed_and_every_dump_validate(seed: StateData, validator: Draft202012Validator) -> None:
+    assert list(validator.iter_errors(seed.to_document())) == []
+    assert StateData.from_document(seed.to_document(), validator).to_document() == seed.to_document()
+
+
+# -- one SQLite file, several stores (what the workers share) -------------------------------------
+
+
+def test_sqlite_stores_on_one_file_see_each_other(tmp_path: Path, seed: StateData) -> None:
+    path = tmp_path / "shared.sqlite3"
+    a = _sqlite_store(path, seed)
+    b = SqliteStore(path)
+    try:
+        assert b.is_initialized()
+        b.control()  # warm b's cached snapshot: it must not hide a's changes
+        fault = a.arm(Armed(0, "fault", "connection_reset", 2))
+        (seen,) = b.control().faults
+        assert seen == fault
+        assert b.consume(seen) is True
+        assert a.control().faults[0].remaining == 1
+        assert a.consume(fault) is True
+        assert b.control().faults == ()
+        assert a.delete_agent("in", "S", "48900") is True
+        assert b.testers("in", "S", "48900") is None
+        assert b.delete_agent("in", "S", "48900") is False
+        b.mutate(lambda state: state.magic_agents.clear())
+        assert a.control().magic_agents == {}
+        a.record({"pod": "in", "n": 1})
+        b.record({"pod": "na", "n": 2})
+        assert [e["n"] for e in a.journal(pod=None, operation=None, status=None, limit=10)] == [2, 1]
+        b.reset()
+        assert a.dump().to_document() == seed.to_document()
+        assert a.journal(pod=None, operation=None, status=None, limit=10) == []
+        assert a.control().magic_agents == seed.magic_agents
+    finally:
+        a.close()
+        b.close()
+    reopened = SqliteStore(path)  # what a restart with --state finds
+    try:
+        assert reopened.is_initialized()
+        reopened.load(seed)
+        assert reopened.delete_agent("na", "S", "48400") is True
+        reopened.close()
+        again = SqliteStore(path)
+        assert again.testers("na", "S", "48400") is None
+        again.reset()
+        assert again.testers("na", "S", "48400") == []
+        again.close()
+    finally:
+        reopened.close()
+
+
+def test_a_fresh_sqlite_file_is_not_initialized(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "new.sqlite3")
+    try:
+        assert store.is_initialized() is False
+        assert store.dump().to_document() == StateData().to_document()
+        assert store.account("in", "S") is None
+    finally:
+        store.close()
+
+
+# -- concurrency -------------------------------------------------------------------------------
+
+
+def _race(n: int, fn: Callable[[int], Any]) -> list[Any]:
+    """Run fn(i) for i in range(n) on n threads released together; re-raise any error."""
+    barrier = threading.Barrier(n, timeout=30)
+
+    def run(i: int) -> Any:
+        barrier.wait()
+        return fn(i)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        futures = [pool.submit(run, i) for i in range(n)]
+        return [f.result(timeout=60) for f in futures]
+
+
+@pytest.mark.parametrize("target", ["template", "explicit"])
+def test_64_threads_delete_one_agent_exactly_once(store: Store, target: str) -> None:
+    if target == "explicit":
+        _add_account(store, "na", "ACME")
+        pod, sid, agent = "na", "ACME", "555"
+    else:
+        pod, sid, agent = "in", "XXXXX6913850XXXX", "48400"
+    results = _race(64, lambda _i: store.delete_agent(pod, sid, agent))
+    assert results.count(True) == 1
+    assert results.count(False) == 63
+    assert store.testers(pod, sid, agent) is None
+
+
+def test_64_threads_consume_a_scenario_armed_for_5(store: Store) -> None:
+    armed = store.arm(Armed(0, "scenario", "gateway_error", 5))
+    results = _race(64, lambda _i: store.consume(armed))
+    assert results.count(True) == 5
+    assert store.control().scenarios == ()
+
+
+def _delete_in_process(path: str, targets: list[tuple[str, str, str]], barrier: Any, out: Any) -> None:
+    store = SqliteStore(path)
+    try:
+        barrier.wait(60)
+        out.put([store.delete_agent(*t) for t in targets])
+    except BaseException as exc:
+        out.put(repr(exc))
+        raise
+    finally:
+        store.close()
+
+
+def test_sqlite_processes_delete_one_agent_exactly_once(tmp_path: Path, seed: StateData) -> None:
+    path = tmp_path / "shared.sqlite3"
+    store = _sqlite_store(path, seed)
+    _add_account(store, "in", "ACME")
+    store.close()
+    targets = [("in", "XXXXX6913850XXXX", "48400"), ("na", "XXXXX6913850XXXX", "48400"), ("in", "ACME", "555")]
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(4)
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_delete_in_process, args=(str(path), targets, barrier, out)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    results: list[Any] = []
+    try:
+        for _ in procs:
+            results.append(out.get(timeout=90))
+    except queue.Empty:
+        pytest.fail(f"a delete process gave no answer; got {results}")
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=10)
+    assert all(isinstance(r, list) for r in results), results
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    for i, target in enumerate(targets):
+        outcomes = [r[i] for r in results]
+        assert outcomes.count(True) == 1, (target, outcomes)
+    check = SqliteStore(path)
+    try:
+        assert all(check.testers(*t) is None for t in targets)
+    finally:
+        check.close()
+
+
+def test_dump_during_deletes_and_loads_always_loads_back(
+    store: Store, seed: StateData, validator: Draft202012Validator
+) -> None:
+    _add_account(store, "in", "ACME", keys=("k",), agents={str(n): [dict(TESTER)] for n in range(20)})
+    full = store.dump()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    dumps = 0
+
+    def guarded(fn: Callable[[random.Random], None], seed_value: int) -> Callable[[], None]:
+        def run() -> None:
+            rng = random.Random(seed_value)
+            try:
+                while not stop.is_set():
+                    fn(rng)
+            except BaseException as exc:
+                errors.append(exc)
+                stop.set()
+
+        return run
+
+    def deleter(rng: random.Random) -> None:
+        if rng.random() < 0.5:
+            store.delete_agent(rng.choice(PODS), f"S{rng.randrange(50)}", rng.choice(TEMPLATE_AGENTS))
+        else:
+            store.delete_agent("in", "ACME", str(rng.randrange(20)))
+
+    def loader(rng: random.Random) -> None:
+        store.load(full if rng.random() < 0.5 else seed)
+
+    def dumper(_rng: random.Random) -> None:
+        nonlocal dumps
+        doc = store.dump().to_document()
+        again = StateData.from_document(doc, validator)
+        assert again.to_document() == doc
+        dumps += 1
+
+    threads = [threading.Thread(target=guarded(deleter, i)) for i in range(4)]
+    threads += [threading.Thread(target=guarded(loader, 10 + i)) for i in range(2)]
+    threads += [threading.Thread(target=guarded(dumper, 20 + i)) for i in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        timer = threading.Timer(1.5, stop.set)
+        timer.start()
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        stop.set()
+        timer.cancel()
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert dumps > 5
+    # Whatever was left is itself a valid state.
+    StateData.from_document(store.dump().to_document(), validator)
