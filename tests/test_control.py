@@ -180,7 +180,7 @@ def test_control_openapi__fault_params_schemas_hold_only_schema_keywords() -> No
 
 def test_control_openapi__every_documented_operation_is_routed(client: FlaskClient) -> None:
     doc = yaml.safe_load(CONTROL_SPEC_PATH.read_bytes())
-    values = {"pod": "in", "sid": "S", "agent_number": SEED_AGENT, "id": "999"}
+    values = {"pod": "in", "sid": "S", "agent_number": SEED_AGENT, "id": "999", "tester_id": "nope"}
     checked = 0
     for path, item in doc["paths"].items():
         url = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
@@ -191,7 +191,7 @@ def test_control_openapi__every_documented_operation_is_routed(client: FlaskClie
             documented = {int(code) for code in item[method]["responses"]}
             assert response.status_code in documented, f"{method.upper()} {url}: {response.status_code}"
             checked += 1
-    assert checked == 24
+    assert checked == 25
 
 
 # -- reset -------------------------------------------------------------------------------
@@ -1165,3 +1165,33 @@ def test_fresh_apps__do_not_share_state() -> None:
     assert len(journal(second)) == 1
     assert journal(first) == []
     assert dump(second)["default_account"] is not None
+
+
+TESTER = {
+    "phoneno": "15550009",
+    "test_status": "",
+    "status": "ACTIVE",
+    "agent_no": "48900",
+    "id": "to-remove",
+    "override_dcs_check": False,
+    "carrierid": 2,
+}
+
+
+@pytest.mark.parametrize("base", ["/__mock/default-account", "/__mock/accounts/na/REM"])
+def test_remove_tester__gone_from_the_api_and_404_the_second_time(base: str) -> None:
+    client = create_app().test_client()
+    if base.endswith("REM"):
+        assert client.put(base, json={"agents": {"48900": []}}).status_code == 200
+    assert client.post(f"{base}/agents/48900/testers", json=TESTER).status_code == 201
+    url = "/na/v1/REM/rcs/agent/testersbyagent?agent_number=48900"
+    api = {"api-key": "k", "Content-Type": "application/json"}
+    assert "to-remove" in [t["id"] for t in client.get(url, headers=api).json]
+    removed = client.delete(f"{base}/agents/48900/testers/to-remove")
+    assert removed.status_code == 200
+    assert removed.json == {"status": "removed", "count": 1}
+    assert "to-remove" not in [t["id"] for t in client.get(url, headers=api).json]
+    again = client.delete(f"{base}/agents/48900/testers/to-remove")
+    assert again.status_code == 404
+    assert again.json["code"] == "MOCK404"
+    assert client.delete(f"{base}/agents/nope/testers/to-remove").status_code == 404

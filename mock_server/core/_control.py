@@ -202,6 +202,20 @@ class ControlPlane:
         count = self.store.mutate(apply)
         return {"status": "added", "testers": count}
 
+    def remove_tester(self, pod: str | None, sid: str | None, agent: str, tester_id: str) -> dict[str, Any]:
+        def apply(state: StateData) -> int:
+            agents = self._agents_of(state, pod, sid)
+            if agent not in agents:
+                raise ControlError(404, f"no agent {agent}")
+            kept = [t for t in agents[agent] if t.get("id") != tester_id]
+            removed = len(agents[agent]) - len(kept)
+            if not removed:
+                raise ControlError(404, f"agent {agent} has no tester with id {tester_id!r}")
+            agents[agent] = kept
+            return removed
+
+        return {"status": "removed", "count": self.store.mutate(apply)}
+
     # -- scenarios and faults --------------------------------------------------------
 
     def _match(self, doc: Mapping[str, Any]) -> dict[str, Any]:

@@ -321,6 +321,14 @@ def _control_blueprint(handle: MockHandle, *, enabled: bool) -> Blueprint:
     def add_default_tester(agent_number: str) -> Response:
         return _json(cp.add_tester(None, None, agent_number, _body()), 201)
 
+    @route("/default-account/agents/<agent_number>/testers/<tester_id>", methods=["DELETE"])
+    def remove_default_tester(agent_number: str, tester_id: str) -> Response:
+        return _json(cp.remove_tester(None, None, agent_number, tester_id))
+
+    @route("/accounts/<pod:pod>/<sid>/agents/<agent_number>/testers/<tester_id>", methods=["DELETE"])
+    def remove_tester(pod: str, sid: str, agent_number: str, tester_id: str) -> Response:
+        return _json(cp.remove_tester(pod, sid, agent_number, tester_id))
+
     @route("/accounts/<pod:pod>/<sid>", methods=["GET"])
     def get_account(pod: str, sid: str) -> Response:
         return _json(cp.get_account(pod, sid))
