@@ -1,0 +1,89 @@
+"""The packaged openapi.yaml as response validators: what each operation may answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+__all__ = ["SPEC_PATH", "Problem", "ResponseContract", "contract_for"]
+
+SPEC_PATH = Path(__file__).resolve().parent / "openapi.yaml"
+_URN = "urn:kaleyra-rcs:openapi"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first way a body breaks its schema: where (a JSON pointer) and what."""
+
+    pointer: str
+    message: str
+
+
+class ResponseContract:
+    """The documented statuses of one operation and the schema of each."""
+
+    def __init__(self, operation_id: str, validators: dict[int, Draft202012Validator]) -> None:
+        self.operation_id = operation_id
+        self._validators = validators
+
+    @property
+    def statuses(self) -> list[int]:
+        return sorted(self._validators)
+
+    def documents(self, status: int) -> bool:
+        return status in self._validators
+
+    def problem(self, status: int, body: Any) -> Problem | None:
+        errors = sorted(self._validators[status].iter_errors(body), key=lambda e: list(e.absolute_path))
+        if not errors:
+            return None
+        first = errors[0]
+        pointer = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in first.absolute_path)
+        return Problem(pointer or "/", first.message)
+
+
+@cache
+def _document() -> dict[str, Any]:
+    with SPEC_PATH.open("rb") as fh:
+        doc: dict[str, Any] = yaml.safe_load(fh)
+    return doc
+
+
+def _resolve(doc: dict[str, Any], node: Any) -> Any:
+    while isinstance(node, dict) and "$ref" in node:
+        target: Any = doc
+        for part in node["$ref"][2:].split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
+    return node
+
+
+@cache
+def _contracts() -> dict[str, ResponseContract]:
+    doc = _document()
+    registry: Registry[Any] = Registry().with_resource(
+        _URN, Resource.from_contents(doc, default_specification=DRAFT202012)
+    )
+    out: dict[str, ResponseContract] = {}
+    for item in doc["paths"].values():
+        for method, op in item.items():
+            if method == "parameters":
+                continue
+            validators = {}
+            for status, response in op["responses"].items():
+                schema = _resolve(doc, response)["content"]["application/json"]["schema"]
+                ref = schema["$ref"]  # every response schema in the spec is a component reference
+                validators[int(status)] = Draft202012Validator({"$ref": _URN + ref}, registry=registry)
+            out[op["operationId"]] = ResponseContract(op["operationId"], validators)
+    return out
+
+
+def contract_for(operation_id: str) -> ResponseContract:
+    return _contracts()[operation_id]

@@ -1,0 +1,179 @@
+"""pytest fixtures for your own tests (registered through the `pytest11` entry point).
+
+- `kaleyra_mock`: the mock in-process, a fresh store per test, with its control operations;
+- `kaleyra_client` / `kaleyra_async_client`: the client wired to that mock, no socket;
+- `kaleyra_mock_server`: a real server (granian) on a free loopback port, once per session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from kaleyra_rcs import AsyncKaleyraRCS, KaleyraRCS
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from flask.testing import FlaskClient
+
+    from .core import ControlPlane, Store
+
+# pytest loads this module in every run of a project that installed the package, so it
+# imports Flask and the mock only when a fixture is used: a client-only install still works.
+
+__all__ = [
+    "TEST_API_KEY",
+    "TEST_SID",
+    "KaleyraMock",
+    "KaleyraMockServer",
+    "kaleyra_async_client",
+    "kaleyra_client",
+    "kaleyra_mock",
+    "kaleyra_mock_server",
+]
+
+TEST_API_KEY = "test-api-key"
+TEST_SID = "TEST-SID"
+_MOCK_HOST = "http://kaleyra-mock"
+
+
+class KaleyraMock:
+    """One in-process mock: its Flask app, test client, and control operations."""
+
+    def __init__(self, app: Flask) -> None:
+        handle = app.extensions["kaleyra_mock"]
+        self.app = app
+        self.control: ControlPlane = handle.control
+        self.store: Store = handle.store
+        self.http: FlaskClient = app.test_client()
+
+    def base_url(self, pod: str = "in") -> str:
+        return f"{_MOCK_HOST}/{pod}"
+
+    def wsgi_transport(self) -> httpx.WSGITransport:
+        return httpx.WSGITransport(app=self.app)
+
+    def asgi_transport(self) -> httpx.ASGITransport:
+        """httpx's WSGITransport has no async side; asgiref adapts the same app to ASGI."""
+        from asgiref.wsgi import WsgiToAsgi
+
+        return httpx.ASGITransport(app=WsgiToAsgi(self.app))  # type: ignore[no-untyped-call]
+
+    def arm_scenario(self, scenario: str, times: int | None = 1, **match: str) -> dict[str, Any]:
+        """E.g. `arm_scenario("gateway_error", times=2, pod="na", operation="deleteAgent")`."""
+        return self.control.arm_scenario({"scenario": scenario, "times": times, "match": match})
+
+    def arm_fault(
+        self, fault: str, times: int | None = None, params: dict[str, Any] | None = None, **match: str
+    ) -> dict[str, Any]:
+        return self.control.arm_fault({"fault": fault, "times": times, "params": params or {}, "match": match})
+
+    def reset(self) -> None:
+        self.control.reset()
+
+    def state(self) -> dict[str, Any]:
+        return self.control.get_state()
+
+    def load_state(self, document: dict[str, Any]) -> None:
+        self.control.put_state(document)
+
+    def journal(self, **filters: str) -> list[dict[str, Any]]:
+        return self.control.journal(filters)
+
+
+@dataclass(frozen=True)
+class KaleyraMockServer:
+    url: str
+
+    @property
+    def in_url(self) -> str:
+        return f"{self.url}/in"
+
+    @property
+    def na_url(self) -> str:
+        return f"{self.url}/na"
+
+    def reset(self) -> None:
+        httpx.post(f"{self.url}/__mock/reset", timeout=5).raise_for_status()
+
+
+@pytest.fixture
+def kaleyra_mock() -> KaleyraMock:
+    from .web import create_app
+
+    return KaleyraMock(create_app())
+
+
+@pytest.fixture
+def kaleyra_client(kaleyra_mock: KaleyraMock) -> Iterator[KaleyraRCS]:
+    with KaleyraRCS(
+        api_key=TEST_API_KEY,
+        sid=TEST_SID,
+        base_url=kaleyra_mock.base_url("in"),
+        transport=kaleyra_mock.wsgi_transport(),
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def kaleyra_async_client(kaleyra_mock: KaleyraMock) -> Iterator[AsyncKaleyraRCS]:
+    client = AsyncKaleyraRCS(
+        api_key=TEST_API_KEY,
+        sid=TEST_SID,
+        base_url=kaleyra_mock.base_url("in"),
+        transport=kaleyra_mock.asgi_transport(),
+    )
+    yield client
+    asyncio.run(client.aclose())  # the ASGI transport holds no sockets: any loop can close it
+
+
+def _start_server(timeout: float = 20.0) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mock_server", "--port", "0", "--workers", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    url = None
+    for line in proc.stdout:
+        if "IN pod:" in line:
+            url = line.split()[-1].rsplit("/in", 1)[0]
+            break
+    if url is None:
+        proc.kill()
+        raise RuntimeError("kaleyra-mock did not start")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/__mock/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise RuntimeError(f"kaleyra-mock at {url} did not answer within {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def kaleyra_mock_server() -> Iterator[KaleyraMockServer]:
+    proc, url = _start_server()
+    try:
+        yield KaleyraMockServer(url)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
