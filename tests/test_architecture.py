@@ -58,3 +58,19 @@ def test_create_app__each_app_has_its_own_store() -> None:
     first, second = create_app().test_client(), create_app().test_client()
     assert first.delete("/in/v1/S/rcs/agent/48400", headers=headers).status_code == 200
     assert second.delete("/in/v1/S/rcs/agent/48400", headers=headers).status_code == 200
+
+
+CLIENT = Path(__import__("kaleyra_rcs").__file__).resolve().parent
+
+
+@pytest.mark.parametrize("path", sorted(CLIENT.rglob("*.py")), ids=lambda p: str(p.relative_to(CLIENT)))
+def test_client__never_imports_the_mock(path: Path) -> None:
+    roots = {name.lstrip(".").split(".")[0] for name in _imports(path)}
+    assert "mock_server" not in roots
+    assert not roots & {"flask", "werkzeug", "granian"}
+
+
+def test_client__importing_it_loads_no_mock() -> None:
+    code = "import sys, kaleyra_rcs; print(sorted(m for m in ('mock_server', 'flask') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
