@@ -189,8 +189,8 @@ class Engine:
         values = [v for k, v in req.query if k == "agent_number"]
         if len(values) > 1:
             return None, "bad_request"
-        if values and values[0]:
-            return values[0], None
+        if values:  # given in the query, even empty: the body is not a fallback for a bad query
+            return (values[0], None) if values[0] else (None, "missing_agent_number")
         if req.method == "POST" and req.body.strip():
             try:
                 doc = json.loads(req.body)
