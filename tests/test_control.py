@@ -590,7 +590,7 @@ def test_put_default_account__rcs_disabled_answers_rcs_not_enabled(client: Flask
     ("body", "where"),
     [
         pytest.param({"rcs_enabled": 1}, "/rcs_enabled", id="rcs-enabled-not-bool"),
-        pytest.param({"api_keys": ["k"]}, "api_keys", id="keys-not-allowed"),
+        pytest.param({"api_keys": [""]}, "/api_keys/0", id="empty-key"),
         pytest.param({"agents": {"800": [TESTER_WITHOUT_CARRIERID]}}, "/agents/800/0", id="tester-missing-field"),
         pytest.param({"agents": []}, "/agents", id="agents-not-an-object"),
         pytest.param([], "/", id="json-array"),
@@ -1195,3 +1195,19 @@ def test_remove_tester__gone_from_the_api_and_404_the_second_time(base: str) -> 
     assert again.status_code == 404
     assert again.json["code"] == "MOCK404"
     assert client.delete(f"{base}/agents/nope/testers/to-remove").status_code == 404
+
+
+def test_put_default_account__api_keys_guard_every_unlisted_sid() -> None:
+    client = create_app().test_client()
+    stored = client.put("/__mock/default-account", json={"api_keys": ["ci-key"], "agents": {"1": []}})
+    assert stored.status_code == 200
+    url = "/in/v1/ANY-SID/rcs/agent/testersbyagent?agent_number=1"
+    ok = client.get(url, headers={"api-key": "ci-key", "Content-Type": "application/json"})
+    assert ok.status_code == 200
+    wrong = client.get(url, headers={"api-key": "other", "Content-Type": "application/json"})
+    assert wrong.status_code == 401
+    assert wrong.json["error"]["error_message"] == "Invalid api-key"
+    shown = client.get("/__mock/default-account").json
+    assert "ci-key" not in json.dumps(shown)
+    assert len(shown["api_key_sha256"]) == 1
+    assert "ci-key" not in json.dumps(client.get("/__mock/state").json)

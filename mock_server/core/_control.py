@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from ._engine import FAULT_KINDS
 from ._pods import PODS
 from ._spec import SpecIndex, load_yaml
-from ._state import AccountData, StateData, StateError, hash_key, merge_seed, state_validator
+from ._state import AccountData, StateData, StateError, merge_seed, state_validator
 from ._store import Armed, ArmedKind, Store
 
 __all__ = ["CONTROL_SPEC_PATH", "ControlError", "ControlPlane"]
@@ -106,16 +106,16 @@ class ControlPlane:
 
     def get_default_account(self) -> dict[str, Any] | None:
         default = self.store.dump().default_account
-        return None if default is None else {"rcs_enabled": default.rcs_enabled, "agents": default.agents}
+        return None if default is None else default.to_document()
 
     def put_default_account(self, doc: Any) -> dict[str, Any]:
         self._check("DefaultAccount", doc)
         self._check_agents(doc.get("agents", {}))
 
+        account = AccountData.from_document(doc)
+
         def apply(state: StateData) -> None:
-            state.default_account = AccountData(
-                rcs_enabled=doc.get("rcs_enabled", True), agents=copy.deepcopy(doc.get("agents", {}))
-            )
+            state.default_account = account
             state.deleted_default = set()  # a new template is whole again for every SID, as put_agent does
 
         self.store.mutate(apply)
@@ -137,12 +137,7 @@ class ControlPlane:
     def put_account(self, pod: str, sid: str, doc: Any) -> dict[str, Any]:
         self._check("Account", doc)
         self._check_agents(doc.get("agents", {}))
-        hashes = set(doc.get("api_key_sha256", [])) | {hash_key(k) for k in doc.get("api_keys", [])}
-        account = AccountData(
-            rcs_enabled=doc.get("rcs_enabled", True),
-            key_hashes=frozenset(hashes),
-            agents=copy.deepcopy(doc.get("agents", {})),
-        )
+        account = AccountData.from_document(doc)
 
         def apply(state: StateData) -> None:
             state.accounts[(pod, sid)] = account

@@ -132,9 +132,7 @@ class SqliteStore:
             control = Control(
                 generation=generation,
                 magic_agents=json.loads(rows.get("magic_agents", "{}")),
-                default_account=None
-                if default is None
-                else AccountData(rcs_enabled=default["rcs_enabled"], agents=default["agents"]),
+                default_account=None if default is None else AccountData.from_document(default),
                 scenarios=tuple(a for a in armed if a.kind == "scenario"),
                 faults=tuple(a for a in armed if a.kind == "fault"),
             )
@@ -152,7 +150,7 @@ class SqliteStore:
         default = self.control().default_account
         if default is None:
             return None
-        return AccountInfo(sid, False, default.rcs_enabled, frozenset())
+        return AccountInfo(sid, False, default.rcs_enabled, default.key_hashes)
 
     def account_for_key(self, pod: str, key_hash: str) -> str | None:
         for sid, hashes in self._db().execute(
@@ -282,9 +280,7 @@ class SqliteStore:
         rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
         default = json.loads(rows.get("default_account", "null"))
         state = StateData(
-            default_account=None
-            if default is None
-            else AccountData(rcs_enabled=default["rcs_enabled"], agents=default["agents"]),
+            default_account=None if default is None else AccountData.from_document(default),
             magic_agents=json.loads(rows.get("magic_agents", "{}")),
         )
         for pod, sid, enabled, hashes in db.execute("SELECT * FROM accounts"):
@@ -300,7 +296,7 @@ class SqliteStore:
         default = state.default_account
         db.execute(
             "INSERT OR REPLACE INTO meta VALUES ('default_account', ?)",
-            (json.dumps(None if default is None else {"rcs_enabled": default.rcs_enabled, "agents": default.agents}),),
+            (json.dumps(None if default is None else default.to_document()),),
         )
         db.execute("INSERT OR REPLACE INTO meta VALUES ('magic_agents', ?)", (json.dumps(state.magic_agents),))
         for (pod, sid), acc in state.accounts.items():

@@ -60,6 +60,8 @@ def state_validator(spec: SpecIndex) -> Draft202012Validator:
         "propertyNames": {"minLength": 1, "maxLength": 256, "pattern": "^[^/]+$"},
         "additionalProperties": {"type": "array", "items": {"$ref": "#/$defs/tester"}},
     }
+    keys = {"type": "array", "items": {"type": "string", "minLength": 1}}
+    key_hashes = {"type": "array", "items": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}
     schema = {
         "type": "object",
         "additionalProperties": False,
@@ -71,7 +73,12 @@ def state_validator(spec: SpecIndex) -> Draft202012Validator:
                     {
                         "type": "object",
                         "additionalProperties": False,
-                        "properties": {"rcs_enabled": {"type": "boolean"}, "agents": agents},
+                        "properties": {
+                            "rcs_enabled": {"type": "boolean"},
+                            "api_keys": keys,
+                            "api_key_sha256": key_hashes,
+                            "agents": agents,
+                        },
                     },
                 ]
             },
@@ -85,11 +92,8 @@ def state_validator(spec: SpecIndex) -> Draft202012Validator:
                         "pod": {"enum": [*PODS, "*"]},
                         "sid": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[^/]+$"},
                         "rcs_enabled": {"type": "boolean"},
-                        "api_keys": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                        "api_key_sha256": {
-                            "type": "array",
-                            "items": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-                        },
+                        "api_keys": keys,
+                        "api_key_sha256": key_hashes,
                         "agents": agents,
                     },
                 },
@@ -124,6 +128,16 @@ class AccountData:
     key_hashes: frozenset[str] = frozenset()
     agents: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> AccountData:
+        """Clear `api_keys` are hashed here and never kept."""
+        hashes = set(doc.get("api_key_sha256", [])) | {hash_key(k) for k in doc.get("api_keys", [])}
+        return cls(
+            rcs_enabled=doc.get("rcs_enabled", True),
+            key_hashes=frozenset(hashes),
+            agents=copy.deepcopy(doc.get("agents", {})),
+        )
+
     def to_document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"rcs_enabled": self.rcs_enabled}
         if self.key_hashes:
@@ -156,22 +170,13 @@ class StateData:
         state = cls()
         default = doc.get("default_account")
         if default is not None:
-            state.default_account = AccountData(
-                rcs_enabled=default.get("rcs_enabled", True),
-                agents=copy.deepcopy(default.get("agents", {})),
-            )
+            state.default_account = AccountData.from_document(default)
         for acc in doc.get("accounts", []):
-            hashes = set(acc.get("api_key_sha256", []))
-            hashes.update(hash_key(k) for k in acc.get("api_keys", []))
             pods = PODS if acc.get("pod", "*") == "*" else (acc["pod"],)
             for pod in pods:
                 if (pod, acc["sid"]) in state.accounts:
                     raise StateError(f"/accounts: account {pod}/{acc['sid']} is listed twice")
-                state.accounts[(pod, acc["sid"])] = AccountData(
-                    rcs_enabled=acc.get("rcs_enabled", True),
-                    key_hashes=frozenset(hashes),
-                    agents=copy.deepcopy(acc.get("agents", {})),
-                )
+                state.accounts[(pod, acc["sid"])] = AccountData.from_document(acc)
         for item in doc.get("deleted_default_agents", []):
             state.deleted_default.add((item["pod"], item["sid"], item["agent_number"]))
         state.magic_agents = dict(doc.get("magic_agents", {}))
@@ -180,12 +185,7 @@ class StateData:
     def to_document(self) -> dict[str, Any]:
         return {
             "version": 1,
-            "default_account": None
-            if self.default_account is None
-            else {
-                "rcs_enabled": self.default_account.rcs_enabled,
-                "agents": copy.deepcopy(self.default_account.agents),
-            },
+            "default_account": None if self.default_account is None else self.default_account.to_document(),
             "accounts": [
                 {"pod": pod, "sid": sid, **acc.to_document()} for (pod, sid), acc in sorted(self.accounts.items())
             ],

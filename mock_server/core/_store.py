@@ -179,7 +179,7 @@ class MemoryStore:
             default = self._state.default_account
             if default is None:
                 return None
-            return AccountInfo(sid, False, default.rcs_enabled, frozenset())
+            return AccountInfo(sid, False, default.rcs_enabled, default.key_hashes)
 
     def account_for_key(self, pod: str, key_hash: str) -> str | None:
         with self._lock:
