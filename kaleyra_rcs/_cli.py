@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
@@ -44,6 +45,16 @@ EXIT_CODES: tuple[tuple[type[KaleyraError], int], ...] = (
 EXIT_USAGE = 2
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of seconds above 0")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kaleyra-rcs",
@@ -55,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--base-url", help="default: KALEYRA_BASE_URL, else the pod's host (e.g. the mock: http://127.0.0.1:8080/in)"
     )
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+    p.add_argument("--timeout", type=_seconds, default=10.0, help="seconds (default 10)")
     sub = p.add_subparsers(dest="command", required=True)
     testers = sub.add_parser("testers", help="get the testers of an agent")
     testers.add_argument("--agent", required=True, help="agent number")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -58,6 +59,9 @@ class _Base:
     ) -> None:
         if not api_key:
             raise ValueError("api_key is required (KALEYRA_API_KEY for from_env)")
+        if api_key != api_key.strip() or not api_key.isprintable():
+            # httpx would refuse the header and quote it, key and all, in its error and its log
+            raise ValueError("api_key has surrounding whitespace or control characters (the value is not shown)")
         if not sid:
             raise ValueError("sid is required (KALEYRA_SID for from_env)")
         if pod not in POD_BASE_URLS:
@@ -70,7 +74,7 @@ class _Base:
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
-        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._timeout = _finite_timeout(timeout)
         self._headers = {"api-key": api_key, "Content-Type": "application/json", "Accept": "application/json"}
 
     def __repr__(self) -> str:
@@ -93,15 +97,21 @@ class _Base:
     # -- requests ----------------------------------------------------------------------
 
     def _testers_kwargs(self, agent_number: str) -> dict[str, Any]:
-        return _get_testers_by_agent._get_kwargs(sid=self.sid, agent_number=agent_number)
+        return _get_testers_by_agent._get_kwargs(sid=self.sid, agent_number=_check_agent_number(agent_number))
 
     def _delete_kwargs(self, agent_number: str) -> dict[str, Any]:
-        return _delete_agent._get_kwargs(sid=self.sid, agent_number=agent_number)
+        return _delete_agent._get_kwargs(sid=self.sid, agent_number=_check_agent_number(agent_number))
 
     # -- answers -----------------------------------------------------------------------
 
     def _interpret(self, operation: Operation, response: httpx.Response) -> Any:
         """The validated body of a 2xx; raises the typed error of a documented failure."""
+        try:
+            return self._check(operation, response)
+        except KaleyraError as error:
+            raise _redacted(error, self._headers["api-key"]) from None
+
+    def _check(self, operation: Operation, response: httpx.Response) -> Any:
         contract = contract_for(operation)
         status = response.status_code
         log.debug("%s %s -> %s", response.request.method, response.request.url.path, status)
@@ -119,9 +129,9 @@ class _Base:
                 f"content type {media or 'missing'}, not application/json", status=status, body=text
             )
         try:
-            body = json.loads(raw)
-        except ValueError:
-            raise ContractViolation("the body is not JSON", status=status, body=text) from None
+            body = json.loads(raw, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
+            raise ContractViolation("the body is not JSON (RFC 8259)", status=status, body=text) from None
         problem = contract.problem(status, body)
         if problem is not None:
             raise ContractViolation(problem.message, pointer=problem.pointer, status=status, body=body)
@@ -141,14 +151,55 @@ class _Base:
         """Seconds to wait before retrying a GET, or None when it must not be retried."""
         if attempt >= self.retries:
             return None
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            # The server said when: wait that long, or give up if it is longer than we may wait.
+            return error.retry_after if error.retry_after <= self.max_backoff else None
         if isinstance(error, RateLimited):
-            wait = float(error.retry_after if error.retry_after is not None else self.backoff * 2**attempt)
-            return wait if wait <= self.max_backoff else None
+            return float(min(self.max_backoff, self.backoff * 2**attempt))
         if isinstance(error, GatewayError | InternalServerError) or (
             isinstance(error, TransportError) and isinstance(error.__cause__, httpx.ConnectError | httpx.ConnectTimeout)
         ):
             return float(min(self.max_backoff, self.backoff * 2**attempt))
         return None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _redacted(error: KaleyraError, key: str) -> KaleyraError:
+    """A server that echoes the key back must not put it in our exception."""
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace(key, "***")
+        if isinstance(value, dict):
+            return {scrub(k): scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    error.message = scrub(error.message)
+    error.error_message = scrub(error.error_message)
+    error.body = scrub(error.body)
+    error.args = tuple(scrub(a) for a in error.args)
+    return error
+
+
+def _finite_timeout(timeout: float | httpx.Timeout) -> httpx.Timeout:
+    """Every part a finite number of seconds above 0: the generated client's default is none."""
+    value = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+    for part in (value.connect, value.read, value.write, value.pool):
+        if part is None or not (isinstance(part, int | float) and math.isfinite(part) and part > 0):
+            raise ValueError(f"timeout parts must be finite numbers of seconds above 0, not {part!r}")
+    return value
+
+
+def _check_agent_number(agent_number: str) -> str:
+    """`.` and `..` survive URL quoting as dot segments and would address another path."""
+    if agent_number in {".", ".."}:
+        raise ValueError(f"{agent_number!r} is not an agent number")
+    return agent_number
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -46,7 +47,15 @@ class ResponseContract:
             return None
         first = errors[0]
         pointer = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in first.absolute_path)
-        return Problem(pointer or "/", first.message)
+        return Problem(pointer or "/", _describe(first))
+
+
+def _describe(error: ValidationError) -> str:
+    """The broken rule without the offending value, which may be huge (or a secret)."""
+    if error.validator in {"required", "additionalProperties"}:
+        return error.message  # names a property, never a value
+    rule = json.dumps(error.validator_value, default=str)
+    return f"must satisfy {error.validator} {rule if len(rule) <= 80 else rule[:80] + '…'}"
 
 
 @cache

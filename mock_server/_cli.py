@@ -86,10 +86,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _free_port(host: str) -> int:
+def _claim_port(host: str, port: int) -> int:
+    """A free port for 0; for any other, proof that nobody listens there. Granian binds
+    with SO_REUSEPORT, so a second mock on a busy port would silently share it (and split
+    the state between two stores); a plain bind fails instead."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host.strip("[]"), 0))
+        s.bind((host.strip("[]"), port))
         return int(s.getsockname()[1])
 
 
@@ -120,18 +123,20 @@ def _prepare_store(args: argparse.Namespace, db_path: Path, seed: StateData) -> 
     store = SqliteStore(db_path, journal_limit=args.journal_limit)
     try:
         resumed = args.state is not None and store.is_initialized()
-        store.set_seed(seed)
+        store.set_seed(seed)  # on a resumed file the new seed is what `reset` goes back to
         if not resumed:
             store.load(seed)
         store.disarm("scenario", None)
         store.disarm("fault", None)
+        standing = []
         if args.latency_ms:
-            store.arm(Armed(0, "fault", "latency", None, params={"ms": args.latency_ms}))
+            standing.append(Armed(0, "fault", "latency", None, params={"ms": args.latency_ms}))
         if args.random_5xx:
             params: dict[str, Any] = {"rate": args.random_5xx}
             if args.fault_seed is not None:
                 params["seed"] = args.fault_seed
-            store.arm(Armed(0, "fault", "random_5xx", None, params=params))
+            standing.append(Armed(0, "fault", "random_5xx", None, params=params))
+        store.set_standing_faults(standing)
     finally:
         store.close()
     return resumed
@@ -155,6 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     if args.workers < 1 or args.journal_limit < 1:
         print("kaleyra-mock: --workers and --journal-limit must be at least 1", file=err)
+        return 2
+    if not 0 <= args.port <= 65535:
+        print("kaleyra-mock: --port must be between 0 and 65535", file=err)
         return 2
 
     spec = SpecIndex.load()
@@ -186,8 +194,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"kaleyra-mock: cannot use state file {db_path}: {exc}", file=err)
             return 2
 
-        port = args.port or _free_port(args.host)
-        base = f"http://{args.host}:{port}"
+        try:
+            port = _claim_port(args.host, args.port)
+        except OSError as exc:
+            print(f"kaleyra-mock: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=err)
+            return 2
+        host = f"[{args.host.strip('[]')}]" if ":" in args.host else args.host
+        base = f"http://{host}:{port}"
         lines = [
             f"Kaleyra RCS mock ({args.workers} workers, store {db_path}{', resumed' if resumed else ''})",
             f"  IN pod:        {base}/in",

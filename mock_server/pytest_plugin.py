@@ -61,13 +61,13 @@ class KaleyraMock:
         return f"{_MOCK_HOST}/{pod}"
 
     def wsgi_transport(self) -> httpx.WSGITransport:
-        return httpx.WSGITransport(app=self.app)
+        return _WSGITransport(app=self.app)
 
     def asgi_transport(self) -> httpx.ASGITransport:
         """httpx's WSGITransport has no async side; asgiref adapts the same app to ASGI."""
         from asgiref.wsgi import WsgiToAsgi
 
-        return httpx.ASGITransport(app=WsgiToAsgi(self.app))  # type: ignore[no-untyped-call]
+        return _ASGITransport(app=WsgiToAsgi(self.app))  # type: ignore[no-untyped-call]
 
     def arm_scenario(self, scenario: str, times: int | None = 1, **match: str) -> dict[str, Any]:
         """E.g. `arm_scenario("gateway_error", times=2, pod="na", operation="deleteAgent")`."""
@@ -89,6 +89,57 @@ class KaleyraMock:
 
     def journal(self, **filters: str) -> list[dict[str, Any]]:
         return self.control.journal(filters)
+
+
+def _dropped(exc: BaseException) -> bool:
+    from .web import ConnectionDropped
+
+    return isinstance(exc, ConnectionDropped)
+
+
+class _GuardedStream(httpx.SyncByteStream):
+    def __init__(self, inner: httpx.SyncByteStream) -> None:
+        self._inner = inner
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._inner
+        except Exception as exc:
+            if _dropped(exc):
+                raise httpx.RemoteProtocolError(str(exc)) from exc
+            raise
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _WSGITransport(httpx.WSGITransport):
+    """In-process, the connection_reset fault raises what a socket would: RemoteProtocolError."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = super().handle_request(request)
+        except Exception as exc:
+            if _dropped(exc):
+                raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+            raise
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_GuardedStream(response.stream),
+            extensions=response.extensions,
+        )
+
+
+class _ASGITransport(httpx.ASGITransport):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except Exception as exc:
+            if _dropped(exc):
+                raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+            raise
 
 
 @dataclass(frozen=True)

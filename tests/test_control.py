@@ -172,7 +172,7 @@ def test_control_openapi__fault_params_schemas_hold_only_schema_keywords() -> No
     # An unquoted comma in a YAML flow mapping silently turns the rest of a description into a key.
     doc = yaml.safe_load(CONTROL_SPEC_PATH.read_bytes())
     params = doc["components"]["schemas"]["ArmFault"]["properties"]["params"]["properties"]
-    allowed = {"type", "minimum", "maximum", "description"}
+    allowed = {"type", "minimum", "maximum", "description", "not"}
     for name, schema in params.items():
         assert set(schema) <= allowed, f"params/{name} has stray keys {sorted(set(schema) - allowed)}"
         assert isinstance(schema.get("description"), str), name

@@ -5,7 +5,16 @@ only turns HTTP into `ApiRequest` and `ApiResponse` back into HTTP.
 """
 
 from ._control import CONTROL_SPEC_PATH, ControlError, ControlPlane
-from ._engine import FAULT_KINDS, ApiRequest, ApiResponse, Engine, MockConfig, mock_error_body
+from ._engine import (
+    FAULT_KINDS,
+    INVALID_JSON,
+    ApiRequest,
+    ApiResponse,
+    Engine,
+    MockConfig,
+    mock_error_body,
+    strict_json,
+)
 from ._pods import POD_HOSTS, PODS, Pod, pod_from_host, resolve_pod
 from ._spec import SPEC_PATH, Example, Operation, SpecIndex, encode_json, load_yaml
 from ._sqlite import SqliteStore
@@ -24,6 +33,7 @@ from ._store import AccountInfo, Armed, Control, MemoryStore, Store
 __all__ = [
     "CONTROL_SPEC_PATH",
     "FAULT_KINDS",
+    "INVALID_JSON",
     "PODS",
     "POD_HOSTS",
     "SPEC_PATH",
@@ -56,4 +66,5 @@ __all__ = [
     "pod_from_host",
     "resolve_pod",
     "state_validator",
+    "strict_json",
 ]

@@ -10,11 +10,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from ._engine import FAULT_KINDS
 from ._pods import PODS
 from ._spec import SpecIndex, load_yaml
-from ._state import AccountData, StateData, StateError, merge_seed, state_validator
-from ._store import Armed, ArmedKind, Store
+from ._state import AccountData, StateData, StateError, first_problem, state_validator
+from ._store import DEFAULT_JOURNAL_LIMIT, Armed, ArmedKind, Store
 
 __all__ = ["CONTROL_SPEC_PATH", "ControlError", "ControlPlane"]
 
@@ -30,14 +29,6 @@ class ControlError(Exception):
         self.message = message
 
 
-def _first_error(validator: Draft202012Validator, doc: Any) -> str | None:
-    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
-    if not errors:
-        return None
-    where = "/" + "/".join(str(p) for p in errors[0].absolute_path)
-    return f"{where}: {errors[0].message}"
-
-
 class ControlPlane:
     def __init__(self, spec: SpecIndex, store: Store) -> None:
         self.spec = spec
@@ -51,12 +42,12 @@ class ControlPlane:
         self._tester = Draft202012Validator(spec.document["components"]["schemas"]["Tester"])
 
     def _check(self, schema: str, doc: Any) -> None:
-        problem = _first_error(self._validators[schema], doc)
+        problem = first_problem(self._validators[schema], doc)
         if problem is not None:
             raise ControlError(400, problem)
 
     def _check_tester(self, tester: Any, where: str) -> None:
-        problem = _first_error(self._tester, tester)
+        problem = first_problem(self._tester, tester)
         if problem is not None:
             raise ControlError(400, f"{where}{problem}" if where else problem)
 
@@ -94,11 +85,11 @@ class ControlPlane:
         self.store.load(state)
         return {"status": "loaded", "accounts": len(state.accounts)}
 
-    def parse_state(self, doc: Any, base: Mapping[str, Any] | None = None) -> StateData:
+    def parse_state(self, doc: Any) -> StateData:
         if not isinstance(doc, dict):
             raise ControlError(400, "/: a state document is a JSON object")
         try:
-            return StateData.from_document(merge_seed(base, doc) if base else doc, self._state)
+            return StateData.from_document(doc, self._state)
         except StateError as exc:
             raise ControlError(400, str(exc)) from None
 
@@ -240,7 +231,6 @@ class ControlPlane:
 
     def arm_fault(self, doc: Any) -> dict[str, Any]:
         self._check("ArmFault", doc)
-        assert doc["fault"] in FAULT_KINDS
         match = self._match(doc)
         armed = self.store.arm(Armed(0, "fault", doc["fault"], doc.get("times"), params=doc.get("params", {}), **match))
         return armed.to_document()
@@ -267,7 +257,7 @@ class ControlPlane:
             raise ControlError(400, f"/pod: {pod!r} is not one of in, na")
         status = _int_arg(args, "status")
         limit = _int_arg(args, "limit")
-        limit = 1000 if limit is None else limit
+        limit = DEFAULT_JOURNAL_LIMIT if limit is None else limit
         if limit < 1:
             raise ControlError(400, "/limit: must be at least 1")
         return self.store.journal(pod=pod, operation=args.get("operation"), status=status, limit=limit)

@@ -21,6 +21,8 @@ from ._store import Armed, Control, Store
 
 __all__ = [
     "FAULT_KINDS",
+    "INVALID_JSON",
+    "strict_json",
     "ApiRequest",
     "ApiResponse",
     "Engine",
@@ -29,6 +31,7 @@ __all__ = [
 ]
 
 FAULT_KINDS = ("latency", "connection_reset", "empty_response", "malformed_body", "random_5xx")
+_SPOILERS = frozenset({"connection_reset", "empty_response", "malformed_body"})
 TransportFault = Literal["connection_reset"]
 
 
@@ -79,6 +82,27 @@ def mock_error_body(code: str, message: str, error_code: str, error_message: str
     )
 
 
+INVALID_JSON: Any = object()
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_json(raw: bytes | str) -> Any:
+    """Parsed JSON, or `INVALID_JSON` for what RFC 8259 refuses or UTF-8 cannot carry.
+
+    Python's json accepts NaN and Infinity and lone surrogates ("\\ud800"), and recurses
+    on nesting; each of those would later fail with a 500, so they are refused here.
+    """
+    try:
+        doc = json.loads(raw, parse_constant=_refuse_constant)
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError, RecursionError):
+        return INVALID_JSON
+    return doc
+
+
 def _is_json_media_type(value: str) -> bool:
     return value.split(";", 1)[0].strip().lower() == "application/json"
 
@@ -97,16 +121,21 @@ class Engine:
         op = self.spec.operations[req.operation_id]
         control = self.store.control()
         agent, problem = self._agent_number(op, req)
-        latency, failure, spoiler = self._faults(op, req, control, agent) if control.faults else (0.0, None, None)
+        key_hash = hash_key(req.api_key) if req.api_key else None
         sid = req.sid
+        if sid is None:  # the SID-less gateway path: the account the key belongs to
+            sid = (self.store.account_for_key(req.pod, key_hash) if key_hash else None) or ""
+        latency, failure, spoiler = (0.0, None, None)
+        if control.faults:
+            latency, failure, spoiler = self._faults(op, req.pod, sid, agent, control)
         if failure is not None:
             response = failure
         else:
-            response, sid = self._decide(op, req, control, agent, problem)
+            response = self._decide(op, req, sid, key_hash, control, agent, problem)
             if spoiler is not None:
                 response = self._spoil(spoiler, response)
         if latency:
-            response = _with(response, latency_s=latency)
+            response = replace(response, latency_s=latency)
         self._journal(req.method, req.path, req.pod, op, sid, agent, req.api_key, response)
         return response
 
@@ -130,55 +159,59 @@ class Engine:
     # -- decisions ---------------------------------------------------------------------
 
     def _decide(
-        self, op: Operation, req: ApiRequest, control: Control, agent: str | None, problem: str | None
-    ) -> tuple[ApiResponse, str | None]:
-        sid = req.sid
-        if not req.api_key:
-            return self._render(op, "missing_api_key", "auth"), sid
-        key_hash = hash_key(req.api_key)
-        if sid is None:
-            sid = self.store.account_for_key(req.pod, key_hash) or ""
+        self,
+        op: Operation,
+        req: ApiRequest,
+        sid: str,
+        key_hash: str | None,
+        control: Control,
+        agent: str | None,
+        problem: str | None,
+    ) -> ApiResponse:
+        if key_hash is None:
+            return self._render(op, "missing_api_key", "auth")
         account = self.store.account(req.pod, sid)
         if account is None or (account.key_hashes and key_hash not in account.key_hashes):
-            return self._render(op, "invalid_api_key", "auth"), sid
+            return self._render(op, "invalid_api_key", "auth")
 
         warnings: tuple[tuple[str, str], ...] = ()
         if req.content_type is None or not req.content_type.strip():
             if self.config.strict_content_type:
-                return self._render(op, "unsupported_media_type", "content-type"), sid
+                return self._render(op, "unsupported_media_type", "content-type")
             warnings = (("X-Mock-Warning", "Content-Type missing; Kaleyra documents application/json as mandatory"),)
         elif not _is_json_media_type(req.content_type):
-            return self._render(op, "unsupported_media_type", "content-type"), sid
+            return self._render(op, "unsupported_media_type", "content-type")
 
         armed = self._take_armed(control.scenarios, op, req.pod, sid, agent)
         if armed is not None:
-            return self._render(op, armed.name, "armed", warnings), sid
+            return self._render(op, armed.name, "armed", warnings)
 
         if req.prefer:
             chosen = self._prefer(op, req.prefer)
             if isinstance(chosen, ApiResponse):
-                return chosen, sid
+                return chosen
             if chosen is not None:
-                return self._from_example(chosen, "prefer", warnings), sid
+                return self._from_example(chosen, "prefer", warnings)
 
         magic = control.magic_agents.get(agent or "")
         if magic is not None and magic in op.examples:
-            return self._render(op, magic, "magic", warnings), sid
+            return self._render(op, magic, "magic", warnings)
 
         if problem is not None:
-            return self._render(op, problem, "state", warnings), sid
+            return self._render(op, problem, "state", warnings)
         if not account.rcs_enabled:
-            return self._render(op, "rcs_not_enabled", "state", warnings), sid
-        assert agent is not None
+            return self._render(op, "rcs_not_enabled", "state", warnings)
+        if agent is None:  # _agent_number gives a problem whenever it gives no agent
+            return self._render(op, "missing_agent_number", "state", warnings)
         if op.canonical == "deleteAgent":
             deleted = self.store.delete_agent(req.pod, sid, agent)
             name = "agent_deleted" if deleted else "agent_not_found"
-            return self._render(op, name, "state", warnings), sid
+            return self._render(op, name, "state", warnings)
         testers = self.store.testers(req.pod, sid, agent)
         if testers is None:
-            return self._render(op, "agent_not_found", "state", warnings), sid
+            return self._render(op, "agent_not_found", "state", warnings)
         headers = (("Content-Type", "application/json"), *warnings)
-        return ApiResponse(200, encode_json(testers), headers, "testers", "state"), sid
+        return ApiResponse(200, encode_json(testers), headers, "testers", "state")
 
     @staticmethod
     def _agent_number(op: Operation, req: ApiRequest) -> tuple[str | None, str | None]:
@@ -192,9 +225,8 @@ class Engine:
         if values:  # given in the query, even empty: the body is not a fallback for a bad query
             return (values[0], None) if values[0] else (None, "missing_agent_number")
         if req.method == "POST" and req.body.strip():
-            try:
-                doc = json.loads(req.body)
-            except (ValueError, UnicodeDecodeError):
+            doc = strict_json(req.body)
+            if doc is INVALID_JSON:
                 return None, "invalid_json"
             value = doc.get("agent_number") if isinstance(doc, dict) else None
             if isinstance(value, str) and value:
@@ -251,49 +283,59 @@ class Engine:
     @staticmethod
     def _prefer_error(detail: str) -> ApiResponse:
         body = mock_error_body(
-            "MOCK422", "Prefer header names no response of this operation", "MOCK_INVALID_PREFER", detail
+            "MOCK422", "Prefer header names no response of this operation", "MOCKINVALID_JSON_PREFER", detail
         )
         return ApiResponse(422, body, (("Content-Type", "application/json"),), None, "prefer")
 
     # -- faults ------------------------------------------------------------------------
 
     def _faults(
-        self, op: Operation, req: ApiRequest, control: Control, agent: str | None
+        self, op: Operation, pod: Pod, sid: str, agent: str | None, control: Control
     ) -> tuple[float, ApiResponse | None, Armed | None]:
         """(latency, a 5xx that replaces the whole request, a fault that spoils the answer).
 
         `random_5xx` fails at the gateway: the request never reaches the state. The other
         faults spoil an answer that was computed, so a DELETE did happen: a client that
-        retries learns what a lost response costs.
+        retries learns what a lost response costs. A spoiler is taken only when no 5xx is.
         """
         latency = 0.0
         failure: ApiResponse | None = None
-        spoiler: Armed | None = None
-        for fault in control.faults:
-            if not fault.matches(req.pod, req.sid, op.operation_id, op.canonical, agent):
-                continue
-            params = fault.params
+        matching = [f for f in control.faults if f.matches(pod, sid, op.operation_id, op.canonical, agent)]
+        for fault in matching:
             rng = self._rng(fault)
-            if fault.name == "random_5xx":
-                if failure is not None or rng.random() >= float(params.get("rate", 1.0)):
-                    continue
-                if self.store.consume(fault):
-                    failure = self._render(op, rng.choice(("gateway_error", "internal_server_error")), "fault")
-            elif fault.name == "latency":
-                if self.store.consume(fault):
-                    jitter = float(params.get("jitter_ms", 0))
-                    latency += (float(params.get("ms", 0)) + (rng.uniform(0, jitter) if jitter else 0)) / 1000
-            elif spoiler is None and self.store.consume(fault):
-                spoiler = fault
+            params = fault.params
+            if fault.name == "latency" and self.store.consume(fault):
+                jitter = float(params.get("jitter_ms", 0))
+                latency += (float(params.get("ms", 0)) + (rng.uniform(0, jitter) if jitter else 0)) / 1000
+            elif (
+                fault.name == "random_5xx"
+                and failure is None
+                and rng.random() < float(params.get("rate", 1.0))
+                and self.store.consume(fault)
+            ):
+                failure = self._render(op, rng.choice(("gateway_error", "internal_server_error")), "fault")
+        spoiler = None
+        if failure is None:
+            spoiler = next((f for f in matching if f.name in _SPOILERS and self.store.consume(f)), None)
+        self._forget_rngs(control)
         return latency, failure, spoiler
 
     @staticmethod
     def _spoil(fault: Armed, response: ApiResponse) -> ApiResponse:
+        """The answer as the client gets it; the status stays the real one unless `status` is given."""
         if fault.name == "connection_reset":
-            return _with(response, transport_fault="connection_reset", source="fault")
-        status = int(fault.params.get("status", 200))
+            return replace(response, transport_fault="connection_reset", source="fault")
+        status = int(fault.params.get("status", response.status))
         body = b"" if fault.name == "empty_response" else (response.body[: max(1, len(response.body) // 2)] or b"{")
         return ApiResponse(status, body, (("Content-Type", "application/json"),), None, "fault")
+
+    def _forget_rngs(self, control: Control) -> None:
+        """One generator per armed fault, none kept for faults since disarmed."""
+        if len(self._rngs) > len(control.faults):
+            with self._rng_lock:
+                alive = {f.id for f in control.faults}
+                for fault_id in [i for i in self._rngs if i not in alive]:
+                    del self._rngs[fault_id]
 
     def _rng(self, fault: Armed) -> random.Random:
         with self._rng_lock:
@@ -342,7 +384,3 @@ class Engine:
                 "source": response.source,
             }
         )
-
-
-def _with(response: ApiResponse, **changes: Any) -> ApiResponse:
-    return replace(response, **changes)

@@ -56,7 +56,11 @@ _TRIM_EVERY = 64
 class SqliteStore:
     kind = "sqlite"
 
-    def __init__(self, path: str | Path, journal_limit: int = DEFAULT_JOURNAL_LIMIT) -> None:
+    def __init__(
+        self, path: str | Path, journal_limit: int = DEFAULT_JOURNAL_LIMIT, *, seed: StateData | None = None
+    ) -> None:
+        """Opens (or creates) the file. A `seed` fills a file that has none yet; without
+        one a new file starts empty, where every request answers 401."""
         self.path = str(path)
         self.journal_limit = journal_limit
         self._local = threading.local()
@@ -66,6 +70,9 @@ class SqliteStore:
         db = self._db()
         db.executescript(_SCHEMA)
         db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+        if seed is not None and not self.is_initialized():
+            self.set_seed(seed)
+            self.load(seed)
 
     # -- connections -------------------------------------------------------------
 
@@ -91,6 +98,16 @@ class SqliteStore:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One snapshot across tables (WAL readers never block the writer)."""
+        db = self._db()
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
 
     @staticmethod
     def _bump(db: sqlite3.Connection) -> None:
@@ -256,7 +273,7 @@ class SqliteStore:
         self._db().execute("DELETE FROM journal")
 
     def dump(self) -> StateData:
-        with self._write() as db:
+        with self._read() as db:
             return self._read_state(db)
 
     def load(self, state: StateData) -> None:
@@ -270,11 +287,28 @@ class SqliteStore:
             self._write_state(db, draft)
             return result
 
+    def set_standing_faults(self, faults: list[Armed]) -> None:
+        """Faults from the command line: armed now, and again after every reset."""
+        doc = [{"name": f.name, "params": dict(f.params)} for f in faults]
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('standing_faults', ?)", (json.dumps(doc),))
+            self._arm_standing(db)
+
+    def _arm_standing(self, db: sqlite3.Connection) -> None:
+        row = db.execute("SELECT value FROM meta WHERE key = 'standing_faults'").fetchone()
+        for fault in json.loads(row[0]) if row else []:
+            db.execute(
+                "INSERT INTO armed (kind, name, remaining, params) VALUES ('fault', ?, NULL, ?)",
+                (fault["name"], json.dumps(fault["params"])),
+            )
+        self._bump(db)
+
     def reset(self) -> None:
         with self._write() as db:
             self._write_state(db, self._seed(db))
             db.execute("DELETE FROM armed")
             db.execute("DELETE FROM journal")
+            self._arm_standing(db)
 
     def _read_state(self, db: sqlite3.Connection) -> StateData:
         rows = dict(db.execute("SELECT key, value FROM meta").fetchall())

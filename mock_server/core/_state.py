@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 
 from ._pods import PODS
 from ._spec import SpecIndex
@@ -24,6 +25,8 @@ __all__ = [
     "StateError",
     "default_seed_document",
     "hash_key",
+    "describe_error",
+    "first_problem",
     "key_fingerprint",
     "merge_seed",
     "state_validator",
@@ -53,11 +56,30 @@ def key_fingerprint(api_key: str | None) -> str | None:
     return None if not api_key else "sha256:" + hash_key(api_key)[:8]
 
 
+_NAMES_ONLY = frozenset({"required", "additionalProperties", "propertyNames", "dependentRequired"})
+
+
+def describe_error(error: ValidationError) -> str:
+    """Where a document breaks its schema and which rule, never the offending value: the
+    value may be an api key, and a refusal must not echo one."""
+    where = "/" + "/".join(str(p) for p in error.absolute_path)
+    if error.validator in _NAMES_ONLY:
+        return f"{where}: {error.message}"  # these messages name keys, not values
+    rule = json.dumps(error.validator_value, default=str)
+    rule = rule if len(rule) <= 120 else rule[:120] + "…"
+    return f"{where}: must satisfy {error.validator} {rule}"
+
+
+def first_problem(validator: Draft202012Validator, doc: Any) -> str | None:
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    return describe_error(errors[0]) if errors else None
+
+
 def state_validator(spec: SpecIndex) -> Draft202012Validator:
     tester = copy.deepcopy(spec.document["components"]["schemas"]["Tester"])
     agents = {
         "type": "object",
-        "propertyNames": {"minLength": 1, "maxLength": 256, "pattern": "^[^/]+$"},
+        "propertyNames": {"minLength": 1, "pattern": "^[^/]+$"},
         "additionalProperties": {"type": "array", "items": {"$ref": "#/$defs/tester"}},
     }
     keys = {"type": "array", "items": {"type": "string", "minLength": 1}}
@@ -90,7 +112,7 @@ def state_validator(spec: SpecIndex) -> Draft202012Validator:
                     "required": ["sid"],
                     "properties": {
                         "pod": {"enum": [*PODS, "*"]},
-                        "sid": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[^/]+$"},
+                        "sid": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"},
                         "rcs_enabled": {"type": "boolean"},
                         "api_keys": keys,
                         "api_key_sha256": key_hashes,
@@ -162,11 +184,9 @@ class StateData:
     @classmethod
     def from_document(cls, doc: Any, validator: Draft202012Validator | None) -> StateData:
         """Validate (unless the document is the store's own) and hash any clear keys."""
-        errors = [] if validator is None else sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
-        if errors:
-            first = errors[0]
-            where = "/" + "/".join(str(p) for p in first.absolute_path)
-            raise StateError(f"{where}: {first.message}")
+        problem = None if validator is None else first_problem(validator, doc)
+        if problem is not None:
+            raise StateError(problem)
         state = cls()
         default = doc.get("default_account")
         if default is not None:

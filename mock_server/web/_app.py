@@ -8,13 +8,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter
 
 from ..core import (
+    INVALID_JSON,
     PODS,
     ApiRequest,
     ApiResponse,
@@ -30,9 +31,10 @@ from ..core import (
     mock_error_body,
     resolve_pod,
     state_validator,
+    strict_json,
 )
 
-__all__ = ["API_ROUTES", "ConnectionDropped", "MockHandle", "create_app"]
+__all__ = ["API_ROUTES", "DROP_MESSAGE", "ConnectionDropped", "MockHandle", "create_app"]
 
 log = logging.getLogger("mock_server")
 
@@ -49,6 +51,9 @@ API_ROUTES: tuple[tuple[str, dict[str, str]], ...] = (
 )
 
 MAX_BODY = 8 * 1024 * 1024
+
+
+DROP_MESSAGE = "connection_reset fault: connection dropped mid-response"
 
 
 class ConnectionDropped(Exception):
@@ -117,7 +122,7 @@ def create_app(
     return app
 
 
-def _pod() -> Any:
+def _path_prefix() -> str | None:
     prefix = request.view_args.get("pod_prefix") if request.view_args else None
     if prefix is None:
         first = request.path.split("/", 2)[1] if request.path.count("/") >= 2 else ""
@@ -137,7 +142,7 @@ def _to_flask(response: ApiResponse) -> Response:
 
         def dropped() -> Iterator[bytes]:
             yield body[: len(body) // 2]
-            raise ConnectionDropped("connection_reset fault: connection dropped mid-response")
+            raise ConnectionDropped(DROP_MESSAGE)
 
         headers.append(("Content-Length", str(len(body))))
         return Response(dropped(), status=response.status, headers=headers)
@@ -194,13 +199,15 @@ def _register_error_handlers(app: Flask, handle: MockHandle) -> None:
     engine = handle.engine
 
     def pod() -> Any:
-        return resolve_pod(request.environ.get("HTTP_HOST"), _pod(), handle.config.default_pod)
+        return resolve_pod(request.environ.get("HTTP_HOST"), _path_prefix(), handle.config.default_pod)
 
     @app.before_request
     def refuse_invalid_utf8() -> Response | None:
         if _is_utf8(request.environ):
             return None
         detail = "the request path or query string is not valid UTF-8"
+        if _is_control_path():
+            return _control_error(ControlError(400, detail))
         return _to_flask(engine.unreadable(400, request.method, request.path, pod(), detail))
 
     @app.errorhandler(NotFound)
@@ -223,8 +230,10 @@ def _register_error_handlers(app: Flask, handle: MockHandle) -> None:
     @app.errorhandler(HTTPException)
     def unreadable(exc: HTTPException) -> Response:
         status = exc.code or 400
-        detail = exc.description or exc.name
-        return _to_flask(engine.unreadable(status, request.method, request.path, pod(), str(detail)))
+        detail = str(exc.description or exc.name)
+        if _is_control_path():
+            return _control_error(ControlError(status, detail))
+        return _to_flask(engine.unreadable(status, request.method, request.path, pod(), detail))
 
     @app.errorhandler(Exception)
     def crashed(exc: Exception) -> Response:
@@ -242,17 +251,39 @@ def _json(doc: Any, status: int = 200) -> Response:
 
 
 def _control_error(exc: ControlError) -> Response:
-    constant = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status, "INVALID_CONTROL_REQUEST")
+    constant = {
+        403: "FORBIDDEN",
+        404: "NOT_FOUND",
+        405: "METHOD_NOT_ALLOWED",
+        413: "TOO_LARGE",
+        415: "UNSUPPORTED_MEDIA_TYPE",
+    }.get(exc.status, "INVALID_CONTROL_REQUEST")
     body = mock_error_body(f"MOCK{exc.status}", "Control request refused", constant, exc.message)
     return Response(body, status=exc.status, content_type="application/json")
 
 
 def _body() -> Any:
-    raw = request.get_data(cache=False)
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ControlError(400, "the body must be a JSON document") from None
+    doc = strict_json(request.get_data(cache=False))
+    if doc is INVALID_JSON:
+        raise ControlError(400, "the body must be a JSON document (UTF-8, no NaN, not nested absurdly deep)")
+    return doc
+
+
+def _is_loopback_origin(origin: str) -> bool:
+    host = urlsplit(origin).hostname or ""
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+def _browser_guard() -> ControlError | None:
+    """A web page must not steer the mock: browsers send Origin, and a form cannot send JSON."""
+    origin = request.headers.get("Origin")
+    if origin and not _is_loopback_origin(origin):
+        return ControlError(403, f"requests from the web origin {origin} are refused")
+    if request.method in ("POST", "PUT", "DELETE", "PATCH"):
+        media = (request.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        if media and media != "application/json":
+            return ControlError(415, "control requests with a body send Content-Type: application/json")
+    return None
 
 
 def _control_blueprint(handle: MockHandle, *, enabled: bool) -> Blueprint:
@@ -261,6 +292,9 @@ def _control_blueprint(handle: MockHandle, *, enabled: bool) -> Blueprint:
 
     @bp.before_request
     def guard() -> Response | None:
+        refused = _browser_guard()
+        if refused is not None:
+            return _control_error(refused)
         if not enabled:
             body = mock_error_body(
                 "MOCK403",

@@ -17,7 +17,7 @@ from typing import Any
 from flask import Flask
 
 from ..core import MockConfig, SqliteStore
-from ._app import ConnectionDropped, create_app
+from ._app import DROP_MESSAGE, ConnectionDropped, create_app
 
 __all__ = ["WORKER_ENV", "WorkerSettings", "serve", "worker_app"]
 
@@ -48,12 +48,27 @@ class _QuietDrops(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, ConnectionDropped)
+        if isinstance(exc, ConnectionDropped):
+            return False
+        text = record.getMessage()
+        return not (record.exc_text or "").endswith(_DROP_MARK) and _DROP_MARK not in text
+
+
+_DROP_MARK = "ConnectionDropped: " + DROP_MESSAGE
+
+
+def _quiet_drops() -> None:
+    """Granian's Rust side logs through child loggers of `_granian`, whose own filters a
+    parent's never see: the filter goes on the handlers every record ends up at."""
+    quiet = _QuietDrops()
+    for name in ("_granian", ""):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(quiet)
 
 
 def worker_app() -> Flask:
     settings = WorkerSettings.from_env()
-    logging.getLogger("_granian").addFilter(_QuietDrops())
+    _quiet_drops()
     store = SqliteStore(settings.db_path, journal_limit=settings.journal_limit)
     config = MockConfig(
         default_pod="na" if settings.default_pod == "na" else "in",
