@@ -517,3 +517,59 @@ def test_no_control_plane_gives_403() -> None:
             assert response.json()["error"]["error_code"] == "CONTROL_PLANE_DISABLED"
         got = httpx.get(server.url(ready), headers=HEADERS, timeout=TIMEOUT)
         assert got.json() == SAMPLE_TESTERS
+
+
+# -- the command line's flags reach the workers ------------------------------------------------
+
+
+def test_flags__strict_content_type_default_pod_no_journal_and_latency_reach_the_workers() -> None:
+    args = ["--workers", "2", "--strict-content-type", "--default-pod", "na", "--no-journal", "--latency-ms", "150"]
+    with running(*args) as server:
+        bare = httpx.get(server.url(f"/v1/{SID}/rcs/agent/testersbyagent?agent_number=48900"), headers={"api-key": KEY})
+        assert bare.status_code == 415
+        deleted = httpx.delete(server.url(f"/v1/{SID}/rcs/agent/48400"), headers=HEADERS, timeout=TIMEOUT)
+        assert deleted.status_code == 200
+        on_na = httpx.delete(delete_url(server, "na", "48400"), headers=HEADERS, timeout=TIMEOUT)
+        assert _is_agent_not_found(on_na)  # the unprefixed delete went to the NA pod
+        assert httpx.get(server.url("/__mock/journal"), timeout=TIMEOUT).json() == []
+        started = time.perf_counter()
+        httpx.get(get_testers_url(server, "in", "48900"), headers=HEADERS, timeout=TIMEOUT)
+        assert time.perf_counter() - started >= 0.15
+
+
+def test_flags__random_5xx_and_journal_limit_survive_a_reset() -> None:
+    with running("--workers", "1", "--random-5xx", "1", "--fault-seed", "7", "--journal-limit", "3") as server:
+        for _ in range(2):
+            statuses = {
+                httpx.get(get_testers_url(server, "in", "48900"), headers=HEADERS).status_code for _ in range(5)
+            }
+            assert statuses == {500}
+            assert len(httpx.get(server.url("/__mock/journal"), timeout=TIMEOUT).json()) == 3
+            reset(server)  # faults from flags are armed again after a reset
+
+
+def test_port_in_use__a_second_server_exits_2_instead_of_sharing_it(server: Server) -> None:
+    rc, _, err = _run_cli("--port", str(server.port))
+    assert rc == 2
+    assert "cannot listen" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("port", ["70000", "-5"])
+def test_port_out_of_range_exits_2(port: str) -> None:
+    rc, _, err = _run_cli("--port", port)
+    assert rc == 2
+    assert "--port" in err
+    assert "Traceback" not in err
+
+
+def test_connection_reset__leaves_no_traceback_in_the_log() -> None:
+    with running("--workers", "1", "--log-level", "info") as server:
+        httpx.post(server.url("/__mock/faults"), json={"fault": "connection_reset", "times": 2}, timeout=TIMEOUT)
+        for _ in range(2):
+            with pytest.raises(httpx.TransportError):
+                httpx.get(get_testers_url(server, "in", "48900"), headers=HEADERS, timeout=TIMEOUT)
+        assert httpx.get(get_testers_url(server, "in", "48900"), headers=HEADERS, timeout=TIMEOUT).status_code == 200
+    output = "".join(server.banner) + "".join(server.stderr)
+    assert "Traceback" not in output
+    assert "ConnectionDropped" not in output
