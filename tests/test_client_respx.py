@@ -79,14 +79,21 @@ class Operation:
     def argument(self) -> str:
         """The agent number the facade takes: the spec's example of the `agent_number` parameter."""
         (param,) = (p for p in self.parameters if p["name"] == "agent_number")
-        return str(param["example"])
+        return _example(param)
 
     def expected_path(self, sid: str) -> str:
-        values = {p["name"]: str(p["example"]) for p in self.parameters if p["in"] == "path"}
+        values = {p["name"]: _example(p) for p in self.parameters if p["in"] == "path"}
         return self.path_template.format(**{**values, "sid": sid})
 
     def expected_query(self) -> dict[str, str]:
-        return {p["name"]: str(p["example"]) for p in self.parameters if p["in"] == "query"}
+        return {p["name"]: _example(p) for p in self.parameters if p["in"] == "query"}
+
+
+def _example(param: dict[str, Any]) -> str:
+    """A parameter's `example`, or the first of its named `examples`."""
+    if "example" in param:
+        return str(param["example"])
+    return str(next(iter(param["examples"].values()))["value"])
 
 
 def _operations() -> dict[str, Operation]:
@@ -102,7 +109,7 @@ def _operations() -> dict[str, Operation]:
 
 
 OPERATIONS = _operations()
-SID = str(next(p for p in OPERATIONS["deleteAgent"].parameters if p["name"] == "sid")["example"])
+SID = _example(next(p for p in OPERATIONS["deleteAgent"].parameters if p["name"] == "sid"))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ T = TypeVar("T", bound="Tester")
 class Tester:
     """One test device. Field names and types are those of the documented sample; its
     values are masked (X's, an id that is not a valid UUID), so no format or pattern
-    is imposed. That every field is always present is assumed from the sample.
+    is imposed.
 
         Attributes:
             phoneno (str):
