@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from .core import (
+    DEFAULT_JOURNAL_LIMIT,
     Armed,
     SpecIndex,
     SqliteStore,
@@ -62,7 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="enable /__mock/ even when bound to a non-loopback address",
     )
     p.add_argument("--no-control-plane", dest="control_plane", action="store_false", help="disable /__mock/")
-    p.add_argument("--journal-limit", type=int, default=1000, help="request journal size (default 1000)")
+    p.add_argument(
+        "--journal-limit",
+        type=int,
+        default=DEFAULT_JOURNAL_LIMIT,
+        help=f"request journal size (default {DEFAULT_JOURNAL_LIMIT})",
+    )
     p.add_argument("--no-journal", action="store_true", help="keep no request journal")
     p.add_argument("--latency-ms", type=float, default=0, help="fault: delay every API response by this much")
     p.add_argument(

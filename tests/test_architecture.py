@@ -74,3 +74,23 @@ def test_client__importing_it_loads_no_mock() -> None:
     code = "import sys, kaleyra_rcs; print(sorted(m for m in ('mock_server', 'flask') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_fault_kinds__the_engine_and_the_control_document_agree() -> None:
+    from mock_server.core import CONTROL_SPEC_PATH, FAULT_KINDS, load_yaml
+
+    doc = load_yaml(CONTROL_SPEC_PATH)
+    assert doc["components"]["schemas"]["ArmFault"]["properties"]["fault"]["enum"] == list(FAULT_KINDS)
+
+
+def test_api_routes__serve_exactly_the_operations_of_the_spec() -> None:
+    from mock_server.core import SpecIndex
+    from mock_server.web import API_ROUTES
+
+    spec = SpecIndex.load()
+    routed = {}
+    for rule, ops in API_ROUTES:
+        path = rule.replace("<agent:agent_number>", "{agent_number}").replace("<sid>", "{sid}")
+        for method, op_id in ops.items():
+            routed[op_id] = (method, path)
+    assert routed == {op.operation_id: (op.method, op.path) for op in spec.operations.values()}

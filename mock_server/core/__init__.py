@@ -28,10 +28,11 @@ from ._state import (
     merge_seed,
     state_validator,
 )
-from ._store import AccountInfo, Armed, Control, MemoryStore, Store
+from ._store import DEFAULT_JOURNAL_LIMIT, AccountInfo, Armed, Control, MemoryStore, Store
 
 __all__ = [
     "CONTROL_SPEC_PATH",
+    "DEFAULT_JOURNAL_LIMIT",
     "FAULT_KINDS",
     "INVALID_JSON",
     "PODS",

@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Flask
 
-from ..core import MockConfig, SqliteStore
+from ..core import DEFAULT_JOURNAL_LIMIT, MockConfig, SqliteStore
 from ._app import DROP_MESSAGE, ConnectionDropped, create_app
 
 __all__ = ["WORKER_ENV", "WorkerSettings", "serve", "worker_app"]
@@ -33,7 +33,7 @@ class WorkerSettings:
     strict_content_type: bool = False
     control_plane: bool = True
     journal: bool = True
-    journal_limit: int = 1000
+    journal_limit: int = DEFAULT_JOURNAL_LIMIT
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
