@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"request journal size (default {DEFAULT_JOURNAL_LIMIT})",
     )
     p.add_argument("--no-journal", action="store_true", help="keep no request journal")
+    p.add_argument(
+        "--error-layout",
+        choices=["error", "data"],
+        default="error",
+        help="where errors carry their constant: error.error_code (the spec's assumption) or data.error.error_code",
+    )
     p.add_argument("--latency-ms", type=float, default=0, help="fault: delay every API response by this much")
     p.add_argument(
         "--random-5xx",
@@ -225,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             control_plane=control_plane,
             journal=not args.no_journal,
             journal_limit=args.journal_limit,
+            error_layout=args.error_layout,
         )
         serve(settings, host=args.host, port=port, workers=args.workers, log_level=args.log_level)
     finally:

@@ -202,3 +202,25 @@ def test_sqlite_store__standing_faults_come_back_after_reset(tmp_path: Any) -> N
     store.reset()
     assert [f.name for f in store.control().faults] == ["random_5xx"]
     assert json.loads(json.dumps(store.control().faults[0].params)) == {"rate": 1.0}
+
+
+def test_error_layout_data__moves_the_constant_under_data_and_the_client_still_reads_it() -> None:
+    import httpx
+
+    from kaleyra_rcs import AgentNotFound, KaleyraRCS
+    from mock_server.core import MockConfig
+
+    app = create_app(config=MockConfig(error_layout="data"))
+    client = app.test_client()
+    client.delete("/in/v1/S/rcs/agent/48400", headers=API)
+    body = client.delete("/in/v1/S/rcs/agent/48400", headers=API).json
+    assert "error" not in body
+    assert body["data"]["error"]["error_code"] == "PROV_ERROR"
+    assert body["code"] == "RCS904"
+    ok = client.get("/in/v1/S/rcs/agent/testersbyagent?agent_number=48900", headers=API)
+    assert ok.status_code == 200  # successes are untouched
+    rcs = KaleyraRCS(api_key="k", sid="S", base_url="http://mock/in", transport=httpx.WSGITransport(app=app))
+    with pytest.raises(AgentNotFound) as raised:
+        rcs.delete_agent("48400")
+    assert raised.value.error_code == "PROV_ERROR"
+    assert raised.value.detail == {"status": "FAILED", "message": "Agent not found"}

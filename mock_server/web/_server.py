@@ -34,6 +34,7 @@ class WorkerSettings:
     control_plane: bool = True
     journal: bool = True
     journal_limit: int = DEFAULT_JOURNAL_LIMIT
+    error_layout: str = "error"
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -74,6 +75,7 @@ def worker_app() -> Flask:
         default_pod="na" if settings.default_pod == "na" else "in",
         strict_content_type=settings.strict_content_type,
         journal=settings.journal,
+        error_layout="data" if settings.error_layout == "data" else "error",
     )
     return create_app(store, config, control_plane=settings.control_plane)
 
