@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint spec generate clean
+.PHONY: run test contracts live lint spec generate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ test: $(STAMP)
 	$(BIN)/ruff format --check mock_server kaleyra_rcs tests
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# The contract suites over HTTP against the real server (both pods), plus schemathesis' CLI;
+# JUnit XML, schemathesis reports and the coverage table land in reports/.
+contracts: $(STAMP)
+	$(BIN)/python -m contracts.serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check mock_server kaleyra_rcs tests
