@@ -7,57 +7,14 @@ CLI against both pods over HTTP, write reports under reports/, stop the server.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from contracts._support import CONTRACT_API_KEY, PODS, REPORTS, ROOT, contract_seed
-
-START_TIMEOUT_S = 30.0
-
-
-def start_server() -> tuple[subprocess.Popen[str], str]:
-    """`make run`'s server on a free loopback port; returns it and its root URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mock_server", "--port", "0", "--workers", "2"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None
-    root = None
-    deadline = time.monotonic() + START_TIMEOUT_S
-    for line in proc.stdout:
-        if "IN pod:" in line:
-            root = line.split()[-1].rsplit("/in", 1)[0]
-            break
-        if time.monotonic() > deadline:
-            break
-    while root is not None and time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{root}/__mock/health", timeout=1).status_code == 200:
-                return proc, root
-        except httpx.TransportError:
-            time.sleep(0.05)
-    stop_server(proc)
-    raise SystemExit("contracts: the mock server did not start")
-
-
-def stop_server(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+from mock_server.testing import start_server
 
 
 def reset(root: str) -> None:
@@ -68,7 +25,8 @@ def reset(root: str) -> None:
 
 def main(argv: list[str]) -> int:
     REPORTS.mkdir(exist_ok=True)
-    proc, root = start_server()
+    server = start_server(("--workers", "2"))
+    root = server.url
     codes = []
     try:
         print(f"contracts: mock server at {root}", flush=True)
@@ -80,12 +38,19 @@ def main(argv: list[str]) -> int:
             reset(root)
             report_dir = REPORTS / "schemathesis" / pod
             cmd = [str(st), "--config-file", str(ROOT / "schemathesis.toml"), "run", str(ROOT / "openapi.yaml")]
-            cmd += ["--url", f"{root}/{pod}", "-H", f"api-key: {CONTRACT_API_KEY}", "-H", "Content-Type: application/json"]
+            cmd += [
+                "--url",
+                f"{root}/{pod}",
+                "-H",
+                f"api-key: {CONTRACT_API_KEY}",
+                "-H",
+                "Content-Type: application/json",
+            ]
             cmd += ["--report", "junit,har", "--report-dir", str(report_dir)]
             print(f"contracts: schemathesis CLI against pod {pod} (reports in {report_dir})", flush=True)
             codes.append(subprocess.run(cmd, cwd=ROOT, check=False).returncode)
     finally:
-        stop_server(proc)
+        server.stop()
     summary = {"pytest": codes[0], "schemathesis": dict(zip(PODS, codes[1:], strict=False))}
     (REPORTS / "contracts-summary.json").write_text(json.dumps(summary, indent=2))
     print(f"contracts: exit codes {summary}", flush=True)

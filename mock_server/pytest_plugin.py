@@ -8,11 +8,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -188,43 +183,12 @@ def kaleyra_async_client(kaleyra_mock: KaleyraMock) -> Iterator[AsyncKaleyraRCS]
     asyncio.run(client.aclose())  # the ASGI transport holds no sockets: any loop can close it
 
 
-def _start_server(timeout: float = 20.0) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mock_server", "--port", "0", "--workers", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None
-    url = None
-    for line in proc.stdout:
-        if "IN pod:" in line:
-            url = line.split()[-1].rsplit("/in", 1)[0]
-            break
-    if url is None:
-        proc.kill()
-        raise RuntimeError("kaleyra-mock did not start")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/__mock/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    raise RuntimeError(f"kaleyra-mock at {url} did not answer within {timeout} s")
-
-
 @pytest.fixture(scope="session")
 def kaleyra_mock_server() -> Iterator[KaleyraMockServer]:
-    proc, url = _start_server()
+    from .testing import start_server
+
+    server = start_server()
     try:
-        yield KaleyraMockServer(url)
+        yield KaleyraMockServer(server.url)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        server.stop()
