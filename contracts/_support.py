@@ -143,6 +143,8 @@ class Target:
             self.api_key = os.environ.get("KALEYRA_API_KEY", "")
             self.sid = os.environ.get("KALEYRA_SID", "")
             self.live_pod = (os.environ.get("KALEYRA_POD") or "in").lower()
+            if self.live_pod not in PODS:
+                raise ValueError(f"KALEYRA_POD must be in or na, not {self.live_pod!r}")
             default = {"in": "https://rcs-api.in.kaleyra.io", "na": "https://rcs-api.na.kaleyra.io"}[self.live_pod]
             self.root = (os.environ.get("KALEYRA_BASE_URL") or default).rstrip("/")
         elif spec.startswith(("http://", "https://")):

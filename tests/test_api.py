@@ -993,3 +993,21 @@ def test_headers__every_response_is_json_and_sourced(client: FlaskClient) -> Non
         json.loads(resp.get_data())
         if resp.status_code != 422:
             assert resp.headers["X-Mock-Example"]
+
+
+@pytest.mark.parametrize(
+    ("query", "payload", "name"),
+    [
+        ("?agent_number=48900", {"agent_number": 5}, "bad_request"),
+        ("?agent_number=48900", {"agent_number": ""}, "bad_request"),
+        ("?agent_number=48900", {"agent_number": "48400"}, "bad_request"),
+        ("?agent_number=48900", [], "bad_request"),
+        ("?agent_number=48900", {"agent_number": "48900"}, "testers"),
+        ("", {"agent_number": ""}, "missing_agent_number"),
+    ],
+)
+def test_post_testers_by_agent__a_body_is_checked_even_when_the_query_has_the_number(
+    client: FlaskClient, query: str, payload: object, name: str
+) -> None:
+    resp = send(client, "POST", "/in/v1/S/rcs/agent/testersbyagent" + query, data=json.dumps(payload))
+    assert resp.headers["X-Mock-Example"] == name

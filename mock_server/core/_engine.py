@@ -225,19 +225,25 @@ class Engine:
             agent = req.path_agent or ""
             return agent, None if agent else "missing_agent_number"
         values = [v for k, v in req.query if k == "agent_number"]
-        if len(values) > 1:
-            return None, "bad_request"
-        if values:  # given in the query, even empty: the body is not a fallback for a bad query
-            return (values[0], None) if values[0] else (None, "missing_agent_number")
-        if req.method == "POST" and req.body.strip():
+        from_body: str | None = None
+        if req.method == "POST" and req.body.strip():  # a body is checked even when the query has the number
             doc = strict_json(req.body)
             if doc is INVALID_JSON:
                 return None, "invalid_json"
-            value = doc.get("agent_number") if isinstance(doc, dict) else None
-            if isinstance(value, str) and value:
-                return value, None
+            if not isinstance(doc, dict):
+                return None, "bad_request"
+            value = doc.get("agent_number")
             if value is not None and not isinstance(value, str):
                 return None, "bad_request"
+            if value == "":  # as an empty query: missing, unless the query gives one (then it is malformed)
+                return None, "bad_request" if values else "missing_agent_number"
+            from_body = value
+        if len(values) > 1 or (values and values[0] and from_body is not None and from_body != values[0]):
+            return None, "bad_request"  # repeated, or the query and the body disagree
+        if values:  # given in the query, even empty: the body is not a fallback for a bad query
+            return (values[0], None) if values[0] else (None, "missing_agent_number")
+        if from_body is not None:
+            return from_body, None
         return None, "missing_agent_number"
 
     def _take_armed(
