@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import IO
 
 import httpx
 
@@ -34,6 +37,13 @@ class ServerProcess:
         return self.proc.returncode
 
 
+def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+    """Reads the banner without blocking the caller; keeps draining so the pipe never fills."""
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
 def start_server(args: Sequence[str] = ("--workers", "1"), timeout: float = 30.0) -> ServerProcess:
     """Returns once `/__mock/health` answers; raises RuntimeError (and kills it) otherwise."""
     proc = subprocess.Popen(
@@ -44,13 +54,20 @@ def start_server(args: Sequence[str] = ("--workers", "1"), timeout: float = 30.0
         start_new_session=True,
     )
     assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
     url = None
-    for line in proc.stdout:  # the banner comes first; the CLI prints nothing after it
+    while url is None and time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if line is None:  # the process closed its stdout: it exited
+            break
         if "IN pod:" in line:
             url = line.split()[-1].rsplit("/in", 1)[0]
-            break
     server = ServerProcess(proc, url or "")
-    deadline = time.monotonic() + timeout
     while url is not None and time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/__mock/health", timeout=1).status_code == 200:
