@@ -29,6 +29,12 @@ test: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/python -m contracts.serve
 
+# The live smoke suite and the doc-drift report (reports/drift.md, .json) against a real pod:
+# KALEYRA_API_KEY, KALEYRA_SID, KALEYRA_POD, KALEYRA_AGENT_NUMBER (see README). Read-only unless
+# KALEYRA_ALLOW_DESTRUCTIVE=1 and ARGS=--destructive.
+live: $(STAMP)
+	$(BIN)/pytest contracts/live --target live $(ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check mock_server kaleyra_rcs tests
 	$(BIN)/ruff format --check mock_server kaleyra_rcs tests

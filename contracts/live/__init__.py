@@ -1,0 +1,1 @@
+"""The live smoke suite (`pytest contracts/live --target live`) and its doc-drift report."""

@@ -1,0 +1,148 @@
+"""reports/drift.md and reports/drift.json: what the target answered to each README item."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ._drift import CONTRADICTS, ItemResult
+from ._probes import DriftRun
+
+__all__ = ["build", "render_markdown", "write"]
+
+
+def build(run: DriftRun, results: list[ItemResult]) -> dict[str, Any]:
+    s = run.settings
+    failing = [r.item.id for r in results if r.fails_run]
+    return {
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.started)),
+        "target": {
+            "base_url": s.base_url,
+            "pod": s.pod,
+            "sid": s.masked_sid(),
+            "agent_number": s.agent,
+            "delete_agent_number": s.delete_agent if s.destructive else None,
+            "destructive": s.destructive,
+            "destructive_off_because": None if s.destructive else s.destructive_reason,
+            "na_hosts_by_host_header": s.host_header_probes,
+        },
+        "bounds": {
+            "requests_sent": run.budget.spent,
+            "request_budget": run.budget.limit,
+            "rate_limit_per_second": s.rate,
+            "timeout_seconds": s.timeout,
+            "seconds": round(run.seconds, 2),
+        },
+        "verdicts": dict(Counter(r.verdict for r in results)),
+        "documented_contradictions": failing,
+        "fails_run": bool(failing),
+        "items": [
+            {
+                "id": r.item.id,
+                "section": r.item.section,
+                "number": r.item.number,
+                "title": r.item.title,
+                "mark": r.mark,
+                "verdict": r.verdict,
+                "parts_decided": r.decided,
+                "fails_run": r.fails_run,
+                "parts": [
+                    {
+                        "id": p.claim.id,
+                        "says": p.claim.says,
+                        "mark": p.claim.mark,
+                        "spec": p.claim.spec or "README only (no node in openapi.yaml)",
+                        "askable": p.claim.askable,
+                        "verdict": p.finding.verdict,
+                        "observed": p.finding.observed,
+                        "fails_run": p.fails_run,
+                    }
+                    for p in r.parts
+                ],
+            }
+            for r in results
+        ],
+        "answers": [
+            {k: v for k, v in asdict(a).items() if k != "body"} | {"headers": dict(a.headers)}
+            for a in run.answers.values()
+        ],
+    }
+
+
+def _cell(value: Any, limit: int = 300) -> str:
+    text = " ".join(str(value).split())
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.replace("|", "\\|")
+
+
+def _verdict(verdict: str, fails: bool) -> str:
+    if verdict != CONTRADICTS:
+        return verdict
+    return "**CONTRADICTS** (documented: fails the run)" if fails else "CONTRADICTS (x-assumed: reported)"
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    t, b = doc["target"], doc["bounds"]
+    failing = doc["documented_contradictions"]
+    rate = f"at most {b['rate_limit_per_second']:g} request/s" if b["rate_limit_per_second"] else "no rate limit"
+    mode = "destructive probes on" if t["destructive"] else f"read-only ({t['destructive_off_because']})"
+    lines = [
+        "# Doc drift: what the target answered to each item the README lists",
+        "",
+        f"- Target: {t['base_url']} (pod {t['pod']}, SID {t['sid']}), "
+        f"agent {t['agent_number'] or '(not set)'}; {mode}.",
+        f"- Run {doc['generated']}: {b['requests_sent']} requests of a budget of {b['request_budget']}, "
+        f"{rate}, timeout {b['timeout_seconds']:g} s, "
+        f"{b['seconds']:g} s in all.",
+        "- Verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(doc["verdicts"].items())) + ".",
+        (
+            f"- **The run fails**: the target contradicts what the spec marks documented in {', '.join(failing)}."
+            if failing
+            else "- No documented item is contradicted; contradictions of `x-assumed` items are reported, not failed."
+        ),
+        "",
+        "| id | README item | spec | verdict | parts decided | what the target answered |",
+        "|---|---|---|---|---|---|",
+    ]
+    for item in doc["items"]:
+        answered = "; ".join(f"{p['id'].split('.', 1)[1]}: {p['observed']}" for p in item["parts"])
+        lines.append(
+            f"| {item['id']} | {_cell(item['title'], 120)} | {item['mark']} | "
+            f"{_verdict(item['verdict'], item['fails_run'])} | {item['parts_decided']} | "
+            f"{_cell(answered, 400)} |"
+        )
+    lines += ["", "## Parts", ""]
+    for item in doc["items"]:
+        lines += [f"### {item['id']} ({item['section']}, #{item['number']})", ""]
+        lines += ["| part | the documents / the assumption | spec | verdict | observed |", "|---|---|---|---|---|"]
+        for p in item["parts"]:
+            lines.append(
+                f"| {p['id']} | {_cell(p['says'], 200)} | {p['mark']}: `{p['spec']}` | "
+                f"{_verdict(p['verdict'], p['fails_run'])} | {_cell(p['observed'], 600)} |"
+            )
+        lines.append("")
+    lines += [
+        "## Answers (api key redacted, bodies truncated)",
+        "",
+        "| probe | request (`{sid}` stands for the SID) | status | ms | body |",
+        "|---|---|---|---|---|",
+    ]
+    for a in doc["answers"]:
+        status = a["status"] if a["status"] is not None else ("no answer" if a["sent"] else "not asked")
+        body = a["text"] if a["status"] is not None else (a["error"] or a["reason"])
+        lines.append(
+            f"| {a['probe']} | `{_cell(a['request'], 160)}` | {status} | {a['elapsed_ms'] or ''} | {_cell(body, 240)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write(doc: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    md, js = folder / "drift.md", folder / "drift.json"
+    js.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    md.write_text(render_markdown(doc))
+    return md, js
