@@ -60,3 +60,20 @@ def test_observations__a_recorded_answer_is_no_longer_missing(tmp_path: Path) ->
         "observed": True,
     } in rows
     assert "| na | deleteAgent | 200 | agent_deleted | yes |" in (tmp_path / "coverage.md").read_text()
+
+
+def test_coverage_gate__fails_a_run_that_never_asks_for_some_documented_answers(tmp_path: Path) -> None:
+    """Without the suite that asks for every named answer, the 5xx ones are never seen: the run must fail."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "contracts", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "--deselect", "contracts/test_documented.py::test_every_named_answer__is_served_and_valid",
+         "--deselect", "contracts/test_documented.py::test_every_named_answer__reaches_the_client_as_documented"],
+        cwd=root, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout[-2000:]
+    assert "coverage gate FAILED" in done.stdout
+    assert "getTestersByAgent 500 gateway_error" in done.stdout

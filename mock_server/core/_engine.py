@@ -233,7 +233,7 @@ class Engine:
             if not isinstance(doc, dict):
                 return None, "bad_request"
             value = doc.get("agent_number")
-            if value is not None and not isinstance(value, str):
+            if "agent_number" in doc and not isinstance(value, str):  # null included
                 return None, "bad_request"
             if value == "":  # as an empty query: missing, unless the query gives one (then it is malformed)
                 return None, "bad_request" if values else "missing_agent_number"

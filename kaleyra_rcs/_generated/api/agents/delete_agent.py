@@ -45,6 +45,11 @@ def _parse_response(
 
         return response_401
 
+    if response.status_code == 405:
+        response_405 = ErrorResponse.from_dict(response.json())
+
+        return response_405
+
     if response.status_code == 415:
         response_415 = ErrorResponse.from_dict(response.json())
 
