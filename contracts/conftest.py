@@ -55,7 +55,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     missing, missing_2xx = _OBSERVED.missing(), _OBSERVED.missing_2xx()
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
-        reporter.ensure_newline()
+        reporter.write("\n")  # -q leaves the cursor after the progress counter
     if missing or missing_2xx:
         if reporter is not None:
             reporter.write_line("coverage gate FAILED: never observed:", red=True)
