@@ -19,8 +19,8 @@ run: $(STAMP)
 
 # The whole check: lint, types, every test.
 test: $(STAMP)
-	$(BIN)/ruff check mock_server kaleyra_rcs tests
-	$(BIN)/ruff format --check mock_server kaleyra_rcs tests
+	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts
+	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
@@ -36,8 +36,8 @@ live: $(STAMP)
 	$(BIN)/pytest contracts/live --target live $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check mock_server kaleyra_rcs tests
-	$(BIN)/ruff format --check mock_server kaleyra_rcs tests
+	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts
+	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts
 	$(BIN)/mypy
 
 # Copy the single source of truth into the package (a test fails when they differ).
