@@ -201,7 +201,7 @@ class Target:
 
     def example_of(self, response: httpx.Response) -> str | None:
         """The mock names its answer in X-Mock-Example; a live answer is named by matching bodies."""
-        name = response.headers.get("X-Mock-Example")
+        name: str | None = response.headers.get("X-Mock-Example")
         if name or self.is_mock:
             return name
         try:
