@@ -33,7 +33,7 @@ contracts: $(STAMP)
 # KALEYRA_API_KEY, KALEYRA_SID, KALEYRA_POD, KALEYRA_AGENT_NUMBER (see README). Read-only unless
 # KALEYRA_ALLOW_DESTRUCTIVE=1 and ARGS=--destructive.
 live: $(STAMP)
-	$(BIN)/pytest contracts/live --target live $(ARGS)
+	$(BIN)/pytest contracts --target live $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts

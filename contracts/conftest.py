@@ -20,16 +20,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="inprocess (default), an http(s) URL of a running mock (e.g. http://127.0.0.1:8080), or live",
     )
     group.addoption("--no-coverage-gate", action="store_true", help="do not fail on unobserved documented answers")
+    # The live smoke suite's options live here so that `pytest contracts --target live` knows them.
+    group.addoption(
+        "--destructive",
+        action="store_true",
+        help="live: also send DELETEs (needs KALEYRA_ALLOW_DESTRUCTIVE=1 and KALEYRA_DELETE_AGENT_NUMBER as well)",
+    )
+    group.addoption(
+        "--drift-report",
+        metavar="DIR",
+        default=None,
+        help=f"live: where drift.md and drift.json are written (default {REPORTS})",
+    )
 
 
 @pytest.fixture(scope="session")
-def target(request: pytest.FixtureRequest) -> Target:
+def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     chosen = Target(request.config.getoption("--target"), _OBSERVED)
     if chosen.kind == "live" and not (chosen.api_key and chosen.sid):
         pytest.skip("live target: set KALEYRA_API_KEY and KALEYRA_SID (and KALEYRA_POD) to run against Kaleyra")
     if chosen.is_mock:
         chosen.reset()
-    return chosen
+    yield chosen
+    if chosen.kind == "http":
+        chosen.control("POST", "/__mock/reset")  # leave a running mock on its own seed, not ours
 
 
 @pytest.fixture

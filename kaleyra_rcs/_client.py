@@ -39,6 +39,7 @@ log = logging.getLogger("kaleyra_rcs")
 
 DeleteAgentResult = DeleteAgentResponse
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+_GATEWAY_STATUSES = frozenset({502, 503, 504})
 Operation = Literal["getTestersByAgent", "deleteAgent"]
 
 
@@ -156,8 +157,14 @@ class _Base:
             return error.retry_after if error.retry_after <= self.max_backoff else None
         if isinstance(error, RateLimited):
             return float(min(self.max_backoff, self.backoff * 2**attempt))
-        if isinstance(error, GatewayError | InternalServerError) or (
-            isinstance(error, TransportError) and isinstance(error.__cause__, httpx.ConnectError | httpx.ConnectTimeout)
+        if (
+            isinstance(error, GatewayError | InternalServerError)
+            # a proxy's or load balancer's 502/503/504 is no Kaleyra answer, but it is transient
+            or (isinstance(error, ContractViolation) and error.status in _GATEWAY_STATUSES)
+            or (
+                isinstance(error, TransportError)
+                and isinstance(error.__cause__, httpx.ConnectError | httpx.ConnectTimeout)
+            )
         ):
             return float(min(self.max_backoff, self.backoff * 2**attempt))
         return None

@@ -230,4 +230,5 @@ def test_get_testers_by_agent__unknown_prefer_values_get_422_naming_the_valid_on
     assert status == 422
     doc = json.loads(body)
     assert doc["code"] == "MOCK422"
+    assert doc["error"]["error_code"] == "MOCK_INVALID_PREFER"
     assert "testers" in doc["error"]["error_message"] and "400" in doc["error"]["error_message"]

@@ -1,7 +1,7 @@
-"""`--destructive` and `--drift-report`, the one session of probes, the drift report at the end.
+"""The one session of probes and the drift report at the end (options in contracts/conftest.py).
 
-Run it as `pytest contracts/live --target live` (its options exist only when this directory is
-named on the command line). With another target every test here is skipped with the reason.
+Run it as `make live` (`pytest contracts --target live`). With another target every test here is
+skipped with the reason.
 """
 
 from __future__ import annotations
@@ -21,21 +21,6 @@ from ._probes import DriftRun, LiveSettings, SettingsError, redact
 _RUN = pytest.StashKey[DriftRun]()
 _RESULTS = pytest.StashKey[list[ItemResult]]()
 _HERE = Path(__file__).resolve().parent
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("kaleyra live smoke suite")
-    group.addoption(
-        "--destructive",
-        action="store_true",
-        help="also send DELETEs (needs KALEYRA_ALLOW_DESTRUCTIVE=1 and KALEYRA_DELETE_AGENT_NUMBER as well)",
-    )
-    group.addoption(
-        "--drift-report",
-        metavar="DIR",
-        default=None,
-        help=f"where drift.md and drift.json are written (default {REPORTS})",
-    )
 
 
 def _is_live(config: pytest.Config) -> bool:

@@ -294,7 +294,7 @@ class Engine:
     @staticmethod
     def _prefer_error(detail: str) -> ApiResponse:
         body = mock_error_body(
-            "MOCK422", "Prefer header names no response of this operation", "MOCKINVALID_JSON_PREFER", detail
+            "MOCK422", "Prefer header names no response of this operation", "MOCK_INVALID_PREFER", detail
         )
         return ApiResponse(422, body, (("Content-Type", "application/json"),), None, "prefer")
 
