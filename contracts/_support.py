@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -127,6 +128,7 @@ class Target:
 
     def __init__(self, spec: str, observations: Observations) -> None:
         self.observations = observations
+        self._last_request = 0.0
         self.app: Any = None
         self.live_pod: str | None = None
         if spec == "inprocess":
@@ -194,10 +196,21 @@ class Target:
             base_url=self.base_url(pod),
             transport=self.transport(),
             timeout=kwargs.pop("timeout", 10.0),
-            event_hooks={"response": [record]},
+            event_hooks={"request": [self._pace], "response": [record]},
             **kwargs,
         ) as client:
             yield client
+
+    def _pace(self, request: httpx.Request) -> None:
+        """A real pod gets at most KALEYRA_RATE_LIMIT requests a second (default 1), as in make live."""
+        if self.kind != "live":
+            return
+        rate = float(os.environ.get("KALEYRA_RATE_LIMIT") or 1.0)
+        if rate > 0:
+            wait = self._last_request + 1.0 / rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        self._last_request = time.monotonic()
 
     def example_of(self, response: httpx.Response) -> str | None:
         """The mock names its answer in X-Mock-Example; a live answer is named by matching bodies."""
