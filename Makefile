@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test contracts live lint spec generate clean
+.PHONY: run test contracts live bench lint spec generate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,8 @@ run: $(STAMP)
 
 # The whole check: lint, types, every test.
 test: $(STAMP)
-	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts
-	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts
+	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts benchmarks
+	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
@@ -35,9 +35,13 @@ contracts: $(STAMP)
 live: $(STAMP)
 	$(BIN)/pytest contracts --target live $(ARGS)
 
+# The benchmark figures (needs wrk: apt-get install wrk); results in benchmarks/results/.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run $(ARGS)
+
 lint: $(STAMP)
-	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts
-	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts
+	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts benchmarks
+	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts benchmarks
 	$(BIN)/mypy
 
 # Copy the single source of truth into the package (a test fails when they differ).

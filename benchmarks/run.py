@@ -1,0 +1,290 @@
+"""`make bench`: the figures of the benchmarks issue, each taken in one run so they compare as ratios.
+
+Bounded in time (about three minutes), loopback only; every server it starts is stopped.
+Needs `wrk` (Debian: `apt-get install wrk`); says so and exits 2 when it is missing.
+
+    python -m benchmarks.run [--seconds 5] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+SID = "BENCH"
+GET_PATH = f"/in/v1/{SID}/rcs/agent/testersbyagent?agent_number=48900"
+HEADERS = {"api-key": "bench-key", "Content-Type": "application/json"}
+CONNECTIONS = (1, 8, 64)
+GRANIAN_OPTIONS = ["--interface", "wsgi", "--workers", "2", "--blocking-threads", "8", "--backpressure", "64"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for(url: str, timeout: float = 20.0, headers: dict[str, str] | None = None) -> float:
+    """Seconds until `url` answers 200; raises after `timeout`."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        try:
+            if httpx.get(url, headers=headers, timeout=1).status_code == 200:
+                return time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.005)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout} s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _start(cmd: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def start_mock(port: int, extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    """The server `make run` starts (2 workers, SQLite, journal on)."""
+    return _start([sys.executable, "-m", "mock_server", "--port", str(port), *extra])
+
+
+def start_ceiling(port: int) -> subprocess.Popen[bytes]:
+    granian = [sys.executable, "-m", "granian", *GRANIAN_OPTIONS, "--port", str(port), "--log-level", "error"]
+    return _start([*granian, "--no-ws", "benchmarks.ceiling:app"])
+
+
+# -- wrk ----------------------------------------------------------------------------------------
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if not match:
+        raise ValueError(text)
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def wrk(url: str, connections: int, seconds: float, script: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "requests": total, "non_2xx": errors}
+
+
+def _wrk_script(folder: Path) -> Path:
+    script = folder / "headers.lua"
+    lines = [f'wrk.headers["{name}"] = "{value}"' for name, value in HEADERS.items()]
+    script.write_text("\n".join(lines) + "\n")
+    return script
+
+
+# -- the figures ---------------------------------------------------------------------------------
+
+
+def throughput(seconds: float, script: Path) -> dict[str, Any]:
+    """Figures 1 and 2: the mock and the ceiling, GET testers, at 1 / 8 / 64 connections."""
+    results: dict[str, Any] = {}
+    for name, starter in (("mock", start_mock), ("ceiling", start_ceiling)):
+        port = _free_port()
+        proc = starter(port)
+        try:
+            url = f"http://127.0.0.1:{port}{GET_PATH}"
+            _wait_for(url, headers=HEADERS)
+            wrk(url, 8, 1, script)  # warm both workers
+            results[name] = {str(c): wrk(url, c, seconds, script) for c in CONNECTIONS}
+        finally:
+            _stop(proc)
+    results["ratio_mock_to_ceiling"] = {
+        str(c): round(results["mock"][str(c)]["rps"] / results["ceiling"][str(c)]["rps"], 3) for c in CONNECTIONS
+    }
+    return results
+
+
+def cold_start(runs: int = 5) -> dict[str, Any]:
+    """Figure 3: process start to the first 200 of GET testers, median of `runs`."""
+    times = []
+    for _ in range(runs):
+        port = _free_port()
+        started = time.perf_counter()
+        proc = start_mock(port)
+        try:
+            _wait_for(f"http://127.0.0.1:{port}{GET_PATH}", headers=HEADERS)
+            times.append(time.perf_counter() - started)
+        finally:
+            _stop(proc)
+    return {"median_s": round(statistics.median(times), 3), "runs_s": [round(t, 3) for t in times]}
+
+
+def in_process(calls: int) -> dict[str, Any]:
+    """Figure 4: the facade against the mock through the in-process transports."""
+    from kaleyra_rcs import AsyncKaleyraRCS, KaleyraRCS
+    from mock_server.pytest_plugin import KaleyraMock
+    from mock_server.web import create_app
+
+    mock = KaleyraMock(create_app())
+    with KaleyraRCS(api_key="k", sid=SID, base_url=mock.base_url("in"), transport=mock.wsgi_transport()) as client:
+        client.get_testers_by_agent("48900")
+        started = time.perf_counter()
+        for _ in range(calls):
+            client.get_testers_by_agent("48900")
+        sync_rate = calls / (time.perf_counter() - started)
+
+    async def run_async() -> float:
+        client = AsyncKaleyraRCS(api_key="k", sid=SID, base_url=mock.base_url("in"), transport=mock.asgi_transport())
+        async with client:
+            await client.get_testers_by_agent("48900")
+            started = time.perf_counter()
+            for _ in range(calls):
+                await client.get_testers_by_agent("48900")
+            return calls / (time.perf_counter() - started)
+
+    return {"sync_rps": round(sync_rate), "async_rps": round(asyncio.run(run_async())), "calls": calls}
+
+
+def client_overhead(calls: int) -> dict[str, Any]:
+    """Figure 5: the facade against raw httpx, same server, sequential requests."""
+    from kaleyra_rcs import KaleyraRCS
+
+    port = _free_port()
+    proc = start_mock(port, ("--workers", "1"))
+    try:
+        base = f"http://127.0.0.1:{port}/in"
+        _wait_for(f"http://127.0.0.1:{port}{GET_PATH}", headers=HEADERS)
+
+        def timed(call: Callable[[], object]) -> float:
+            call()
+            started = time.perf_counter()
+            for _ in range(calls):
+                call()
+            return (time.perf_counter() - started) / calls * 1e6
+
+        with httpx.Client(base_url=base, headers=HEADERS) as raw:
+            path = f"/v1/{SID}/rcs/agent/testersbyagent"
+            raw_us = timed(lambda: raw.get(path, params={"agent_number": "48900"}).json())
+        with KaleyraRCS(api_key="k", sid=SID, base_url=base) as client:
+            facade_us = timed(lambda: client.get_testers_by_agent("48900"))
+    finally:
+        _stop(proc)
+    return {"raw_httpx_us": round(raw_us), "facade_us": round(facade_us), "overhead_us": round(facade_us - raw_us)}
+
+
+def _group_rss_kib(pid: int) -> int:
+    """RSS of a process and all its descendants (granian's workers), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo.extend(children.get(current, []))
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        total += int(match.group(1)) if match else 0
+    return total
+
+
+def memory(script: Path, checkpoints: tuple[int, ...]) -> dict[str, Any]:
+    """Figure 6: the server's RSS after N requests with the journal on (it is bounded)."""
+    port = _free_port()
+    proc = start_mock(port)
+    url = f"http://127.0.0.1:{port}{GET_PATH}"
+    out: dict[str, Any] = {}
+    try:
+        _wait_for(url, headers=HEADERS)
+        probe = wrk(url, 64, 1, script)  # also learns the rate, to size the runs below
+        done, rate = probe["requests"], max(500.0, probe["rps"])
+        for target in checkpoints:
+            while done < target:
+                done += wrk(url, 64, max(1, min(30, round((target - done) / rate))), script)["requests"]
+            out[str(target)] = {"requests": done, "rss_kib": _group_rss_kib(proc.pid)}
+        journal = httpx.get(f"http://127.0.0.1:{port}/__mock/journal?limit=100000", timeout=10).json()
+        out["journal_entries"] = len(journal)
+    finally:
+        _stop(proc)
+    first, last = (out[str(c)]["rss_kib"] for c in (checkpoints[0], checkpoints[-1]))
+    out["growth"] = round(last / first - 1, 3)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration per point (default 5)")
+    parser.add_argument("--quick", action="store_true", help="short runs, to check the runner itself")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("benchmarks: wrk is missing; install it with `apt-get install wrk` (Debian)", file=sys.stderr)
+        return 2
+    seconds = 1.0 if args.quick else args.seconds
+    calls = 200 if args.quick else 2000
+    checkpoints = (1_000, 5_000) if args.quick else (10_000, 100_000)
+    with tempfile.TemporaryDirectory() as tmp:
+        script = _wrk_script(Path(tmp))
+        figures: dict[str, Any] = {
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+            "throughput_get_testers": throughput(seconds, script),
+            "cold_start": cold_start(3 if args.quick else 5),
+            "in_process": in_process(calls),
+            "client_overhead": client_overhead(calls),
+            "memory": memory(script, checkpoints),
+        }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = "quick.json" if args.quick else f"{time.strftime('%Y%m%d-%H%M%S')}.json"
+    (RESULTS / name).write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures, indent=2))
+    print(f"benchmarks: written to {RESULTS / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
