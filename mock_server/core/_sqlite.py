@@ -156,7 +156,7 @@ class SqliteStore:
             self._control = control
             return control
 
-    def account(self, pod: str, sid: str) -> AccountInfo | None:
+    def account(self, pod: str, sid: str, control: Control | None = None) -> AccountInfo | None:
         row = (
             self._db()
             .execute("SELECT rcs_enabled, key_hashes FROM accounts WHERE pod = ? AND sid = ?", (pod, sid))
@@ -164,10 +164,10 @@ class SqliteStore:
         )
         if row is not None:
             return AccountInfo(sid, True, bool(row[0]), frozenset(json.loads(row[1])))
-        default = self.control().default_account
+        default = (control or self.control()).default_account
         if default is None:
             return None
-        return AccountInfo(sid, False, default.rcs_enabled, default.key_hashes)
+        return AccountInfo(sid, False, default.rcs_enabled, default.key_hashes, template=default)
 
     def account_for_key(self, pod: str, key_hash: str) -> str | None:
         for sid, hashes in self._db().execute(
@@ -177,15 +177,21 @@ class SqliteStore:
                 return str(sid)
         return None
 
-    def testers(self, pod: str, sid: str, agent: str) -> list[dict[str, Any]] | None:
+    def testers(
+        self, pod: str, sid: str, agent: str, account: AccountInfo | None = None
+    ) -> list[dict[str, Any]] | None:
+        """`account`, when the caller just looked it up, spares a second look-up of it."""
         db = self._db()
-        if db.execute("SELECT 1 FROM accounts WHERE pod = ? AND sid = ?", (pod, sid)).fetchone():
+        listed = account.explicit if account is not None else None
+        if listed is None:
+            listed = db.execute("SELECT 1 FROM accounts WHERE pod = ? AND sid = ?", (pod, sid)).fetchone() is not None
+        if listed:
             row = db.execute(
                 "SELECT testers FROM agents WHERE pod = ? AND sid = ? AND agent_number = ?",
                 (pod, sid, agent),
             ).fetchone()
             return None if row is None else list(json.loads(row[0]))
-        default = self.control().default_account
+        default = account.template if account is not None else self.control().default_account
         if default is None or agent not in default.agents:
             return None
         if db.execute(
@@ -195,7 +201,8 @@ class SqliteStore:
             return None
         return [dict(t) for t in default.agents[agent]]
 
-    def delete_agent(self, pod: str, sid: str, agent: str) -> bool:
+    def delete_agent(self, pod: str, sid: str, agent: str, account: AccountInfo | None = None) -> bool:
+        # The listed-or-not check stays inside the transaction: one success for concurrent deletes.
         with self._write() as db:
             if db.execute("SELECT 1 FROM accounts WHERE pod = ? AND sid = ?", (pod, sid)).fetchone():
                 cur = db.execute(
@@ -203,7 +210,7 @@ class SqliteStore:
                     (pod, sid, agent),
                 )
                 return cur.rowcount == 1
-            default = self.control().default_account
+            default = account.template if account is not None else self.control().default_account
             if default is None or agent not in default.agents:
                 return False
             cur = db.execute("INSERT OR IGNORE INTO deleted_default VALUES (?, ?, ?)", (pod, sid, agent))

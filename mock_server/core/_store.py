@@ -38,6 +38,8 @@ class AccountInfo:
     explicit: bool
     rcs_enabled: bool
     key_hashes: frozenset[str]
+    # The default account an unlisted SID stands for, so testers/delete_agent need not read it again.
+    template: AccountData | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -96,10 +98,12 @@ class Store(Protocol):
     kind: str
 
     def control(self) -> Control: ...
-    def account(self, pod: str, sid: str) -> AccountInfo | None: ...
+    def account(self, pod: str, sid: str, control: Control | None = None) -> AccountInfo | None: ...
     def account_for_key(self, pod: str, key_hash: str) -> str | None: ...
-    def testers(self, pod: str, sid: str, agent: str) -> list[dict[str, Any]] | None: ...
-    def delete_agent(self, pod: str, sid: str, agent: str) -> bool: ...
+    def testers(
+        self, pod: str, sid: str, agent: str, account: AccountInfo | None = None
+    ) -> list[dict[str, Any]] | None: ...
+    def delete_agent(self, pod: str, sid: str, agent: str, account: AccountInfo | None = None) -> bool: ...
     def consume(self, armed: Armed) -> bool: ...
     def arm(self, armed: Armed) -> Armed: ...
     def disarm(self, kind: ArmedKind, armed_id: int | None) -> int: ...
@@ -171,7 +175,7 @@ class MemoryStore:
                 )
             return self._control
 
-    def account(self, pod: str, sid: str) -> AccountInfo | None:
+    def account(self, pod: str, sid: str, control: Control | None = None) -> AccountInfo | None:
         with self._lock:
             acc = self._state.accounts.get((pod, sid))
             if acc is not None:
@@ -188,8 +192,10 @@ class MemoryStore:
                     return sid
             return None
 
-    def testers(self, pod: str, sid: str, agent: str) -> list[dict[str, Any]] | None:
-        with self._lock:
+    def testers(
+        self, pod: str, sid: str, agent: str, account: AccountInfo | None = None
+    ) -> list[dict[str, Any]] | None:
+        with self._lock:  # a dict look-up costs less than trusting a hint: `account` is not needed
             acc = self._state.accounts.get((pod, sid))
             if acc is not None:
                 found = acc.agents.get(agent)
@@ -199,7 +205,7 @@ class MemoryStore:
                 found = self._state.default_account.agents.get(agent)
             return None if found is None else [dict(t) for t in found]
 
-    def delete_agent(self, pod: str, sid: str, agent: str) -> bool:
+    def delete_agent(self, pod: str, sid: str, agent: str, account: AccountInfo | None = None) -> bool:
         with self._lock:
             acc = self._state.accounts.get((pod, sid))
             if acc is not None:
