@@ -11,22 +11,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
-
-from contracts._support import CONTRACT_API_KEY, PODS, REPORTS, ROOT, contract_seed
+from contracts._support import CONTRACT_API_KEY, PODS, REPORTS, ROOT, Observations, Target
 from mock_server.testing import start_server
-
-
-def reset(root: str) -> None:
-    httpx.put(f"{root}/__mock/state", json=contract_seed(), timeout=10).raise_for_status()
-    for path in ("/__mock/scenarios", "/__mock/faults", "/__mock/journal"):
-        httpx.delete(f"{root}{path}", timeout=10).raise_for_status()
 
 
 def main(argv: list[str]) -> int:
     REPORTS.mkdir(exist_ok=True)
     server = start_server(("--workers", "2"))
     root = server.url
+    mock = Target(root, Observations())
     codes = []
     try:
         print(f"contracts: mock server at {root}", flush=True)
@@ -35,7 +28,7 @@ def main(argv: list[str]) -> int:
         codes.append(subprocess.run(pytest_cmd, cwd=ROOT, check=False).returncode)
         st = Path(sys.executable).parent / "st"
         for pod in PODS:
-            reset(root)
+            mock.reset()  # the contract seed, nothing armed, an empty journal
             report_dir = REPORTS / "schemathesis" / pod
             cmd = [str(st), "--config-file", str(ROOT / "schemathesis.toml"), "run", str(ROOT / "openapi.yaml")]
             cmd += [
