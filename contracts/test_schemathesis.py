@@ -30,7 +30,7 @@ import schemathesis
 from schemathesis.engine.recorder import ScenarioRecorder
 
 from contracts._support import CONTRACT_API_KEY, CONTRACT_SID, PODS, ROOT, SPEC, Observations, Target, contract_seed
-from mock_server.core import MemoryStore, StateData, state_validator
+from mock_server.core import AccountInfo, MemoryStore, StateData, state_validator
 from mock_server.web import create_app
 
 CONFIG_FILE = ROOT / "schemathesis.toml"
@@ -572,7 +572,7 @@ def test_stateful(target: Target, pod: str) -> None:
 class _ForgetfulStore(MemoryStore):
     """A broken mock: a delete says "deleted" and removes nothing."""
 
-    def delete_agent(self, pod: str, sid: str, agent: str) -> bool:
+    def delete_agent(self, pod: str, sid: str, agent: str, account: AccountInfo | None = None) -> bool:
         return self.testers(pod, sid, agent) is not None
 
 
