@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
@@ -33,6 +32,7 @@ from ..core import (
     state_validator,
     strict_json,
 )
+from ._fast import DROP_MESSAGE, ConnectionDropped, FastApi, api_key, crash_response, wsgi_response
 
 __all__ = ["API_ROUTES", "DROP_MESSAGE", "ConnectionDropped", "MockHandle", "create_app"]
 
@@ -51,13 +51,6 @@ API_ROUTES: tuple[tuple[str, dict[str, str]], ...] = (
 )
 
 MAX_BODY = 8 * 1024 * 1024
-
-
-DROP_MESSAGE = "connection_reset fault: connection dropped mid-response"
-
-
-class ConnectionDropped(Exception):
-    """Raised mid-response by the connection_reset fault: the server drops the connection."""
 
 
 class _AgentConverter(BaseConverter):
@@ -92,8 +85,12 @@ def create_app(
     *,
     spec: SpecIndex | None = None,
     control_plane: bool = True,
+    fast_path: bool = True,
 ) -> Flask:
-    """Build the mock. Each call gets its own store unless one is passed in."""
+    """Build the mock. Each call gets its own store unless one is passed in.
+
+    `fast_path=False` leaves every request to Flask: the reference the fast path is tested against.
+    """
     spec = spec or SpecIndex.load()
     store = store if store is not None else _default_store(spec)
     config = config or MockConfig()
@@ -119,6 +116,9 @@ def create_app(
 
     app.register_blueprint(_control_blueprint(handle, enabled=control_plane))
     _register_error_handlers(app, handle)
+    if fast_path:
+        converters = {"agent": _AgentConverter.regex, "pod": _PodConverter.regex}
+        app.wsgi_app = FastApi(app.wsgi_app, handle.engine, config.default_pod, API_ROUTES, converters)  # type: ignore[method-assign]
     return app
 
 
@@ -131,27 +131,8 @@ def _path_prefix() -> str | None:
 
 
 def _to_flask(response: ApiResponse) -> Response:
-    if response.latency_s:
-        time.sleep(response.latency_s)
-    headers = list(response.headers)
-    headers.append(("X-Mock-Source", response.source))
-    if response.example:
-        headers.append(("X-Mock-Example", response.example))
-    if response.transport_fault == "connection_reset":
-        body = response.body
-
-        def dropped() -> Iterator[bytes]:
-            yield body[: len(body) // 2]
-            raise ConnectionDropped(DROP_MESSAGE)
-
-        headers.append(("Content-Length", str(len(body))))
-        return Response(dropped(), status=response.status, headers=headers)
-    return Response(response.body, status=response.status, headers=headers)
-
-
-def _api_key(environ: dict[str, Any]) -> str | None:
-    """Whitespace around a header value is not part of it (RFC 9110), in-process or not."""
-    return (environ.get("HTTP_API_KEY") or "").strip() or None
+    status, headers, body = wsgi_response(response)
+    return Response(body, status=status, headers=headers)
 
 
 def _api_view(handle: MockHandle, ops: dict[str, str]) -> Callable[..., Response]:
@@ -170,7 +151,7 @@ def _api_view(handle: MockHandle, ops: dict[str, str]) -> Callable[..., Response
             sid=sid,
             path_agent=agent_number,
             query=tuple(request.args.items(multi=True)),
-            api_key=_api_key(environ),
+            api_key=api_key(environ),
             content_type=environ.get("CONTENT_TYPE") or None,
             prefer=environ.get("HTTP_PREFER"),
             body=request.get_data(cache=False) if method == "POST" else b"",
@@ -214,7 +195,7 @@ def _register_error_handlers(app: Flask, handle: MockHandle) -> None:
     def not_found(_exc: NotFound) -> Response:
         if _is_control_path():
             return _control_error(ControlError(404, f"no control operation at {request.path}"))
-        key = _api_key(request.environ)
+        key = api_key(request.environ)
         return _to_flask(engine.reject("not_found", request.method, request.path, pod(), key))
 
     @app.errorhandler(MethodNotAllowed)
@@ -224,7 +205,7 @@ def _register_error_handlers(app: Flask, handle: MockHandle) -> None:
             response = _control_error(ControlError(405, f"{request.method} is not allowed on {request.path}"))
             response.headers["Allow"] = ", ".join(allow)
             return response
-        key = _api_key(request.environ)
+        key = api_key(request.environ)
         return _to_flask(engine.reject("method_not_allowed", request.method, request.path, pod(), key, allow))
 
     @app.errorhandler(HTTPException)
@@ -239,8 +220,7 @@ def _register_error_handlers(app: Flask, handle: MockHandle) -> None:
     def crashed(exc: Exception) -> Response:
         # A bug in the mock, never a scenario: say so in the envelope, keep the traceback in the log.
         log.exception("mock_server: unhandled error on %s %s", request.method, request.path)
-        body = mock_error_body("MOCK500", "The mock failed", "MOCK_INTERNAL_ERROR", type(exc).__name__)
-        return Response(body, status=500, content_type="application/json")
+        return _to_flask(crash_response(exc))
 
 
 # -- the control plane ---------------------------------------------------------------------
