@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ._journal import JOURNAL_SCHEMA, BatchedJournal
 from ._state import AccountData, StateData
 from ._store import (
     DEFAULT_JOURNAL_LIMIT,
@@ -47,10 +48,7 @@ CREATE TABLE IF NOT EXISTS armed (
     id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, name TEXT NOT NULL,
     remaining INTEGER, pod TEXT, sid TEXT, operation TEXT, agent_number TEXT,
     params TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL);
 """
-
-_TRIM_EVERY = 64
 
 
 class SqliteStore:
@@ -66,9 +64,14 @@ class SqliteStore:
         self._local = threading.local()
         self._cache_lock = threading.Lock()
         self._control: Control | None = None
-        self._inserts = 0
+        self._journal: BatchedJournal | None = None
+        self._journal_pid = 0
         db = self._db()
         db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(journal)")}
+        if columns and "at_ns" not in columns:  # a state file from before the batched journal
+            db.execute("ALTER TABLE journal ADD COLUMN at_ns INTEGER NOT NULL DEFAULT 0")
+        db.executescript(JOURNAL_SCHEMA)
         db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
         if seed is not None and not self.is_initialized():
             self.set_seed(seed)
@@ -81,9 +84,12 @@ class SqliteStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            # WAL is a property of the file: set once. Asking for it again on every new connection
+            # fails at once with "database is locked" while another connection reads.
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
             self._local.pid = os.getpid()
         return conn
@@ -113,7 +119,19 @@ class SqliteStore:
     def _bump(db: sqlite3.Connection) -> None:
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
 
+    def _journal_writer(self) -> BatchedJournal:
+        """Made on first use in each process: its thread and shared slot are the process's own."""
+        if self._journal is None or self._journal_pid != os.getpid():
+            with self._cache_lock:
+                if self._journal is None or self._journal_pid != os.getpid():
+                    self._journal = BatchedJournal(self.path, self._db, self.journal_limit)
+                    self._journal_pid = os.getpid()
+        return self._journal
+
     def close(self) -> None:
+        if self._journal is not None and self._journal_pid == os.getpid():
+            self._journal.close()
+            self._journal = None
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -228,11 +246,7 @@ class SqliteStore:
             return True
 
     def record(self, entry: dict[str, Any]) -> None:
-        db = self._db()
-        db.execute("INSERT INTO journal (entry) VALUES (?)", (json.dumps(entry),))
-        self._inserts += 1
-        if self._inserts % _TRIM_EVERY == 0:
-            db.execute("DELETE FROM journal WHERE id <= (SELECT MAX(id) FROM journal) - ?", (self.journal_limit,))
+        self._journal_writer().record(json.dumps(entry))
 
     # -- the control plane -----------------------------------------------------------
 
@@ -268,15 +282,17 @@ class SqliteStore:
     def journal(
         self, *, pod: str | None, operation: str | None, status: int | None, limit: int
     ) -> list[dict[str, Any]]:
+        self._journal_writer().settle()
         rows = (
             self._db()
-            .execute("SELECT id, entry FROM journal ORDER BY id DESC LIMIT ?", (self.journal_limit,))
+            .execute("SELECT id, entry FROM journal ORDER BY at_ns DESC, id DESC LIMIT ?", (self.journal_limit,))
             .fetchall()
         )
         entries = [{**json.loads(entry), "id": rid} for rid, entry in reversed(rows)]
         return filter_journal(entries, pod=pod, operation=operation, status=status, limit=limit)
 
     def clear_journal(self) -> None:
+        self._journal_writer().settle()
         self._db().execute("DELETE FROM journal")
 
     def dump(self) -> StateData:
@@ -311,6 +327,7 @@ class SqliteStore:
         self._bump(db)
 
     def reset(self) -> None:
+        self._journal_writer().settle()  # no entry from before the reset lands after it
         with self._write() as db:
             self._write_state(db, self._seed(db))
             db.execute("DELETE FROM armed")

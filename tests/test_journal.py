@@ -1,0 +1,165 @@
+"""The SQLite journal is written in batches (mock_server/core/_journal.py), yet a reader in any
+process sees every entry a writer had counted before the read: what a client was answered is in
+the journal it reads next, whichever worker served either request."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from mock_server.core import SpecIndex, SqliteStore, StateData, default_seed_document, state_validator
+from mock_server.core._journal import FLUSH_S, SLOTS, BatchedJournal
+
+SPEC = SpecIndex.load()
+SEED = StateData.from_document(default_seed_document(SPEC), state_validator(SPEC))
+
+
+def _entry(n: int, who: str = "main") -> dict[str, Any]:
+    return {"method": "GET", "path": f"/{who}/{n}", "pod": "in", "status": 200}
+
+
+def _paths(store: SqliteStore) -> list[str]:
+    return [e["path"] for e in store.journal(pod=None, operation=None, status=None, limit=10_000)][::-1]
+
+
+def _writer(path: str, who: str, count: int, flush_s: float, ready: Any, release: Any) -> None:
+    """Records `count` entries in batches gathered for `flush_s`, says so, waits to be released."""
+    import mock_server.core._journal as journal
+
+    journal.FLUSH_S = flush_s
+    store = SqliteStore(path)
+    for n in range(count):
+        store.record(_entry(n, who))
+    ready.set()
+    release.wait(60)
+    store.close()
+
+
+def test_journal__a_reader_in_another_process_waits_for_entries_the_writer_still_holds(tmp_path: Path) -> None:
+    """The writer gathers its batch for half a second; the reader asks before it is written."""
+    path = str(tmp_path / "state.sqlite3")
+    reader = SqliteStore(path, seed=SEED)
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_writer, args=(path, "w", 50, 0.5, ready, release))
+    proc.start()
+    try:
+        assert ready.wait(60)
+        unwritten = sqlite3.connect(path).execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+        assert unwritten == 0  # still in the writer's memory
+        started = time.monotonic()
+        assert _paths(reader) == [f"/w/{n}" for n in range(50)]
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
+        proc.join(30)
+        reader.close()
+    assert proc.exitcode == 0
+
+
+def test_journal__entries_come_back_in_the_order_they_were_recorded_across_stores(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    first, second = SqliteStore(path, seed=SEED), SqliteStore(path)
+    try:
+        for n in range(30):
+            (first if n % 2 else second).record(_entry(n))
+        assert _paths(first) == [f"/main/{n}" for n in range(30)]
+        assert _paths(second) == _paths(first)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_journal__a_dead_writer_is_not_waited_for(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.sqlite3")
+    reader = SqliteStore(path, seed=SEED)
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_writer, args=(path, "dead", 5, 3600.0, ready, release))
+    proc.start()
+    try:
+        assert ready.wait(60)
+        assert proc.pid is not None
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join(30)
+        started = time.monotonic()
+        assert _paths(reader) == []  # its five entries went with it
+        assert time.monotonic() - started < 1
+    finally:
+        reader.close()
+
+
+def test_journal__reset_and_clear_leave_no_earlier_entry_behind(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store, other = SqliteStore(path, seed=SEED), SqliteStore(path)
+    try:
+        for n in range(10):
+            other.record(_entry(n))
+        store.reset()
+        time.sleep(3 * FLUSH_S)  # other's thread would have written them by now, had they survived
+        assert _paths(store) == []
+        other.record(_entry(99))
+        store.clear_journal()
+        time.sleep(3 * FLUSH_S)
+        assert _paths(store) == []
+    finally:
+        store.close()
+        other.close()
+
+
+def test_journal__stays_bounded_when_written_in_batches(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "state.sqlite3", journal_limit=100, seed=SEED)
+    try:
+        for n in range(1_000):
+            store.record(_entry(n))
+        paths = _paths(store)
+        assert paths == [f"/main/{n}" for n in range(900, 1_000)]
+        rows = sqlite3.connect(store.path).execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+        assert rows <= 100 + 64 + 1_000  # trimmed as it goes; never the whole history
+    finally:
+        store.close()
+
+
+def test_journal__without_a_free_slot_every_entry_is_written_at_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.sqlite3")
+    SqliteStore(path, seed=SEED).close()
+    db = sqlite3.connect(path)
+    db.executemany(
+        "INSERT OR REPLACE INTO journal_writers VALUES (?, ?, ?)", [(s, os.getpid(), "held") for s in range(SLOTS)]
+    )
+    db.commit()
+    journal = BatchedJournal(path, lambda: sqlite3.connect(path, isolation_level=None), limit=100)
+    assert journal.slot is None
+    journal.record('{"path": "/at-once"}')
+    assert db.execute("SELECT entry FROM journal").fetchall() == [('{"path": "/at-once"}',)]
+
+
+def test_journal__a_state_file_from_before_batching_is_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE journal (id INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL)")
+    db.execute("""INSERT INTO journal (entry) VALUES ('{"path": "/old"}')""")
+    db.commit()
+    db.close()
+    store = SqliteStore(path, seed=SEED)
+    try:
+        store.record(_entry(1))
+        assert _paths(store) == ["/old", "/main/1"]
+    finally:
+        store.close()
+
+
+def test_journal__the_shared_counters_file_is_not_named_like_a_rollback_journal(tmp_path: Path) -> None:
+    """SQLite takes `<db>-journal` for a hot rollback journal and refuses new connections."""
+    store = SqliteStore(tmp_path / "state.sqlite3", seed=SEED)
+    try:
+        store.record(_entry(1))
+        assert not (tmp_path / "state.sqlite3-journal").exists()
+        sqlite3.connect(store.path).execute("PRAGMA journal_mode").fetchone()
+    finally:
+        store.close()
