@@ -13,8 +13,8 @@ one slot of two counters per writer, so a request pays for no system call to pub
 from __future__ import annotations
 
 import atexit
-import json
 import contextlib
+import json
 import logging
 import mmap
 import os
