@@ -202,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
             resumed = _prepare_store(args, db_path, seed)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             print(f"kaleyra-mock: cannot use state file {db_path}: {exc}", file=err)
             return 2
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from mock_server.core import SpecIndex, SqliteStore, StateData, default_seed_document, state_validator
-from mock_server.core._journal import FLUSH_S, SLOTS, BatchedJournal
+from mock_server.core._journal import FLUSH_S, BatchedJournal
+from mock_server.core._shared import SLOTS, SharedFile
 
 SPEC = SpecIndex.load()
 SEED = StateData.from_document(default_seed_document(SPEC), state_validator(SPEC))
@@ -133,7 +134,7 @@ def test_journal__without_a_free_slot_every_entry_is_written_at_once(tmp_path: P
         "INSERT OR REPLACE INTO journal_writers VALUES (?, ?, ?)", [(s, os.getpid(), "held") for s in range(SLOTS)]
     )
     db.commit()
-    journal = BatchedJournal(path, lambda: sqlite3.connect(path, isolation_level=None), limit=100)
+    journal = BatchedJournal(SharedFile(path), lambda: sqlite3.connect(path, isolation_level=None), limit=100)
     assert journal.slot is None
     journal.record('{"path": "/at-once"}')
     assert db.execute("SELECT entry FROM journal").fetchall() == [('{"path": "/at-once"}',)]
@@ -160,6 +161,83 @@ def test_journal__the_shared_counters_file_is_not_named_like_a_rollback_journal(
     try:
         store.record(_entry(1))
         assert not (tmp_path / "state.sqlite3-journal").exists()
+        assert (tmp_path / "state.sqlite3.shared").exists()
         sqlite3.connect(store.path).execute("PRAGMA journal_mode").fetchone()
+    finally:
+        store.close()
+
+
+# -- the shared state version (mock_server/core/_shared.py) and the look-ups cached under it ----------
+
+
+def _change_elsewhere(path: str, done: Any) -> None:
+    store = SqliteStore(path)
+    store.delete_agent("in", "S", "48900")
+    store.mutate(lambda state: setattr(state.default_account, "rcs_enabled", False))
+    store.close()
+    done.set()
+
+
+def test_sqlite_store__cached_look_ups_follow_a_change_made_in_another_process(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.sqlite3")
+    store = SqliteStore(path, seed=SEED)
+    try:
+        account = store.account("in", "S")
+        assert account is not None and account.rcs_enabled
+        assert store.testers("in", "S", "48900")  # both now cached in this process
+        assert store.account("in", "S") == account
+        ctx = multiprocessing.get_context("spawn")
+        done = ctx.Event()
+        proc = ctx.Process(target=_change_elsewhere, args=(path, done))
+        proc.start()
+        assert done.wait(60)
+        proc.join(30)
+        assert store.testers("in", "S", "48900") is None
+        changed = store.account("in", "S")
+        assert changed is not None and not changed.rcs_enabled
+    finally:
+        store.close()
+
+
+def _bump(path: str, times: int) -> None:
+    shared = SharedFile(path)
+    for _ in range(times):
+        shared.bump_version()
+
+
+def test_shared_file__bumps_from_many_processes_are_never_lost(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.sqlite3")
+    start = SharedFile(path).version()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_bump, args=(path, 5_000)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    assert SharedFile(path).version() == start + 20_000
+
+
+def test_sqlite_store__the_look_up_cache_is_bounded(tmp_path: Path) -> None:
+    from mock_server.core._sqlite import _CACHE_LIMIT
+
+    store = SqliteStore(tmp_path / "state.sqlite3", seed=SEED)
+    try:
+        for n in range(3 * _CACHE_LIMIT):
+            assert store.testers("in", f"SID{n}", "48900")
+        assert len(store._reads[1]) <= _CACHE_LIMIT
+    finally:
+        store.close()
+
+
+def test_sqlite_store__a_testers_list_handed_out_is_a_copy_even_when_cached(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "state.sqlite3", seed=SEED)
+    try:
+        first = store.testers("in", "S", "48900")
+        assert first
+        first[0]["status"] = "CHANGED BY THE CALLER"
+        first.append({})
+        again = store.testers("in", "S", "48900")
+        assert again is not None and len(again) == 1 and again[0]["status"] == "ACTIVE"
     finally:
         store.close()

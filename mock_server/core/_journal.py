@@ -6,8 +6,8 @@ and a thread writes the list every few milliseconds in one transaction. What the
 still holds: a request whose answer a client has seen is in the journal that client reads next,
 whichever worker serves either request. A reader first settles the journal: it flushes its own
 process's list and waits until every other live writer has written what it had counted when the
-read began. The counts live in a small shared-memory file beside the database (`<db>.writers`),
-one slot of two counters per writer, so a request pays for no system call to publish its entry.
+read began. The counts live in the store's shared-memory file (`_shared.py`), one slot of two
+counters per writer, so a request pays for no system call to publish its entry.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import atexit
 import contextlib
 import json
 import logging
-import mmap
 import os
 import sqlite3
-import struct
 import threading
 import time
 import uuid
 from collections.abc import Callable
+
+from ._shared import SLOTS, SharedFile
 
 __all__ = ["JOURNAL_SCHEMA", "BatchedJournal"]
 
@@ -36,8 +36,6 @@ CREATE TABLE IF NOT EXISTS journal_writers (slot INTEGER PRIMARY KEY, pid INTEGE
 """
 
 FLUSH_S = 0.005  # how long a batch gathers before it is written
-SLOTS = 256
-_SLOT = struct.Struct("<QQ")  # entries appended, entries written
 _TRIM_EVERY = 64
 
 
@@ -54,7 +52,7 @@ def _alive(pid: int) -> bool:
 class BatchedJournal:
     """One per store and process. Falls back to an INSERT per entry when no slot is free."""
 
-    def __init__(self, path: str, connect: Callable[[], sqlite3.Connection], limit: int) -> None:
+    def __init__(self, shared: SharedFile, connect: Callable[[], sqlite3.Connection], limit: int) -> None:
         self.limit = limit
         self._connect = connect
         self._lock = threading.Lock()  # the pending list and the appended count
@@ -65,9 +63,7 @@ class BatchedJournal:
         self._wake = threading.Event()
         self._closed = False
         self.token = uuid.uuid4().hex
-        self._map = self._open_map(
-            path + ".writers"
-        )  # never "-journal": SQLite would take it for a hot rollback journal
+        self._shared = shared
         self.slot = self._claim()
         if self.slot is not None:
             threading.Thread(target=self._run, name="mock-journal", daemon=True).start()
@@ -84,7 +80,7 @@ class BatchedJournal:
         with self._lock:
             self._pending.append((entry, at_ns))
             self._appended += 1
-            self._publish_appended(self._appended)
+            self._shared.set_appended(self.slot, self._appended)
         self._wake.set()
 
     def flush(self) -> None:
@@ -100,7 +96,7 @@ class BatchedJournal:
                         self._pending[:0] = batch
                     raise
             if self.slot is not None:
-                self._publish_written(count)
+                self._shared.set_written(self.slot, count)
 
     def close(self) -> None:
         if self._closed:
@@ -162,22 +158,12 @@ class BatchedJournal:
         for slot, pid, token in rows:
             if token == self.token or not 0 <= slot < SLOTS:
                 continue
-            appended, written = self._read(slot)
+            appended, written = self._shared.slot(slot)
             while written < appended and time.monotonic() < deadline and _alive(pid):
                 time.sleep(FLUSH_S / 5)
-                written = self._read(slot)[1]
+                written = self._shared.slot(slot)[1]
 
-    # -- the shared counters -----------------------------------------------------------
-
-    @staticmethod
-    def _open_map(path: str) -> mmap.mmap:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            if os.fstat(fd).st_size < SLOTS * _SLOT.size:
-                os.ftruncate(fd, SLOTS * _SLOT.size)
-            return mmap.mmap(fd, SLOTS * _SLOT.size)
-        finally:
-            os.close(fd)
+    # -- the slot --------------------------------------------------------------------------
 
     def _claim(self) -> int | None:
         db = self._connect()
@@ -186,22 +172,10 @@ class BatchedJournal:
             taken = {slot for slot, pid in db.execute("SELECT slot, pid FROM journal_writers") if _alive(pid)}
             free = next((s for s in range(SLOTS) if s not in taken), None)
             if free is not None:  # counters zeroed before any reader can see the slot is ours
-                _SLOT.pack_into(self._map, free * _SLOT.size, 0, 0)
+                self._shared.set_slot(free, 0, 0)
                 db.execute("INSERT OR REPLACE INTO journal_writers VALUES (?, ?, ?)", (free, os.getpid(), self.token))
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
         return free
-
-    def _read(self, slot: int) -> tuple[int, int]:
-        appended, written = _SLOT.unpack_from(self._map, slot * _SLOT.size)
-        return int(appended), int(written)
-
-    def _publish_appended(self, appended: int) -> None:
-        assert self.slot is not None
-        struct.pack_into("<Q", self._map, self.slot * _SLOT.size, appended)
-
-    def _publish_written(self, written: int) -> None:
-        assert self.slot is not None
-        struct.pack_into("<Q", self._map, self.slot * _SLOT.size + 8, written)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ._journal import JOURNAL_SCHEMA, BatchedJournal
+from ._shared import SharedFile
 from ._state import AccountData, StateData
 from ._store import (
     DEFAULT_JOURNAL_LIMIT,
@@ -32,6 +33,9 @@ from ._store import (
 __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
+
+_CACHE_LIMIT = 4096  # look-ups kept between two state changes; more, and the cache starts over
+_MISSING: Any = object()
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -63,7 +67,8 @@ class SqliteStore:
         self.journal_limit = journal_limit
         self._local = threading.local()
         self._cache_lock = threading.Lock()
-        self._control: Control | None = None
+        self._control: tuple[int, Control] | None = None  # (state version, control)
+        self._reads: tuple[int, dict[tuple[str, ...], Any]] = (-1, {})  # (state version, look-ups)
         self._journal: BatchedJournal | None = None
         self._journal_pid = 0
         db = self._db()
@@ -73,6 +78,7 @@ class SqliteStore:
             db.execute("ALTER TABLE journal ADD COLUMN at_ns INTEGER NOT NULL DEFAULT 0")
         db.executescript(JOURNAL_SCHEMA)
         db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+        self._shared = SharedFile(self.path)  # after SQLite had its say about the path
         if seed is not None and not self.is_initialized():
             self.set_seed(seed)
             self.load(seed)
@@ -104,6 +110,7 @@ class SqliteStore:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+        self._shared.bump_version()  # every process's cached look-ups are stale from here on
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -124,7 +131,7 @@ class SqliteStore:
         if self._journal is None or self._journal_pid != os.getpid():
             with self._cache_lock:
                 if self._journal is None or self._journal_pid != os.getpid():
-                    self._journal = BatchedJournal(self.path, self._db, self.journal_limit)
+                    self._journal = BatchedJournal(self._shared, self._db, self.journal_limit)
                     self._journal_pid = os.getpid()
         return self._journal
 
@@ -153,12 +160,38 @@ class SqliteStore:
 
     # -- the hot path --------------------------------------------------------------
 
+    # Between two state changes, any process answers from what it read: the shared state version
+    # (bumped after every commit) says when that is stale. The version is read before SQLite is,
+    # so what is kept is never older than the version it is kept under.
+
+    def _cached(self, key: tuple[str, ...]) -> tuple[int, Any]:
+        version = self._shared.version()
+        reads = self._reads
+        if reads[0] != version:
+            return version, _MISSING
+        return version, reads[1].get(key, _MISSING)
+
+    def _keep(self, version: int, key: tuple[str, ...], value: Any) -> None:
+        reads = self._reads
+        if reads[0] != version or len(reads[1]) >= _CACHE_LIMIT:
+            reads = self._reads = (version, {})
+        reads[1][key] = value
+
     def control(self) -> Control:
+        version = self._shared.version()
+        kept = self._control
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        control = self._read_control()
+        self._control = (version, control)
+        return control
+
+    def _read_control(self) -> Control:
         db = self._db()
         generation = int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
-        cached = self._control
-        if cached is not None and cached.generation == generation:
-            return cached
+        kept = self._control
+        if kept is not None and kept[1].generation == generation:
+            return kept[1]
         with self._cache_lock:
             rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
             generation = int(rows["generation"])
@@ -171,10 +204,16 @@ class SqliteStore:
                 scenarios=tuple(a for a in armed if a.kind == "scenario"),
                 faults=tuple(a for a in armed if a.kind == "fault"),
             )
-            self._control = control
             return control
 
     def account(self, pod: str, sid: str, control: Control | None = None) -> AccountInfo | None:
+        version, kept = self._cached(("account", pod, sid))
+        if kept is _MISSING:
+            kept = self._read_account(pod, sid, control)
+            self._keep(version, ("account", pod, sid), kept)
+        return kept  # type: ignore[no-any-return]
+
+    def _read_account(self, pod: str, sid: str, control: Control | None) -> AccountInfo | None:
         row = (
             self._db()
             .execute("SELECT rcs_enabled, key_hashes FROM accounts WHERE pod = ? AND sid = ?", (pod, sid))
@@ -199,6 +238,14 @@ class SqliteStore:
         self, pod: str, sid: str, agent: str, account: AccountInfo | None = None
     ) -> list[dict[str, Any]] | None:
         """`account`, when the caller just looked it up, spares a second look-up of it."""
+        version, kept = self._cached(("testers", pod, sid, agent))
+        if kept is _MISSING:
+            found = self._read_testers(pod, sid, agent, account)
+            kept = None if found is None else tuple(found)
+            self._keep(version, ("testers", pod, sid, agent), kept)
+        return None if kept is None else [dict(t) for t in kept]
+
+    def _read_testers(self, pod: str, sid: str, agent: str, account: AccountInfo | None) -> list[dict[str, Any]] | None:
         db = self._db()
         listed = account.explicit if account is not None else None
         if listed is None:
