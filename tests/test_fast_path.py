@@ -181,3 +181,14 @@ def test_fast_path__a_crash_in_the_engine_is_a_mock500_in_the_envelope(monkeypat
     assert body["code"] == "MOCK500"
     assert body["error"] == {"error_code": "MOCK_INTERNAL_ERROR", "error_message": "RuntimeError"}
     assert b"a bug in the mock" not in response.get_data()
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
+@given(st.text(alphabet="ab=&;+%2F ", max_size=16))
+def test_fast_path__splits_a_query_as_werkzeug_does(query: str) -> None:
+    from urllib.parse import parse_qsl
+
+    from mock_server.web._fast import _parse_query
+
+    expected = parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote")
+    assert _parse_query(query) == expected

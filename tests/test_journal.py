@@ -136,8 +136,8 @@ def test_journal__without_a_free_slot_every_entry_is_written_at_once(tmp_path: P
     db.commit()
     journal = BatchedJournal(SharedFile(path), lambda: sqlite3.connect(path, isolation_level=None), limit=100)
     assert journal.slot is None
-    journal.record('{"path": "/at-once"}')
-    assert db.execute("SELECT entry FROM journal").fetchall() == [('{"path": "/at-once"}',)]
+    journal.record({"path": "/at-once"})
+    assert db.execute("SELECT entry FROM journal").fetchall() == [('{"path":"/at-once"}',)]
 
 
 def test_journal__a_state_file_from_before_batching_is_upgraded(tmp_path: Path) -> None:

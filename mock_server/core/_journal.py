@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from ._shared import SLOTS, SharedFile
 
@@ -57,7 +58,7 @@ class BatchedJournal:
         self._connect = connect
         self._lock = threading.Lock()  # the pending list and the appended count
         self._flush_lock = threading.Lock()  # one batch at a time, in order
-        self._pending: list[tuple[str, int]] = []
+        self._pending: list[tuple[dict[str, Any], int]] = []
         self._appended = 0
         self._since_trim = 0
         self._wake = threading.Event()
@@ -71,7 +72,8 @@ class BatchedJournal:
 
     # -- writers ---------------------------------------------------------------------
 
-    def record(self, entry: str) -> None:
+    def record(self, entry: dict[str, Any]) -> None:
+        """`entry` is JSON-able and no longer changed by the caller: it is encoded with its batch."""
         at_ns = time.time_ns()
         if self.slot is None:
             with self._flush_lock:
@@ -81,7 +83,9 @@ class BatchedJournal:
             self._pending.append((entry, at_ns))
             self._appended += 1
             self._shared.set_appended(self.slot, self._appended)
-        self._wake.set()
+            first = len(self._pending) == 1
+        if first:  # the thread drains everything once woken: one wake per batch
+            self._wake.set()
 
     def flush(self) -> None:
         with self._flush_lock:
@@ -125,12 +129,13 @@ class BatchedJournal:
                 self._wake.set()
                 time.sleep(10 * FLUSH_S)
 
-    def _write(self, batch: list[tuple[str, int]]) -> None:
+    def _write(self, batch: list[tuple[dict[str, Any], int]]) -> None:
         db = self._connect()
         db.execute("BEGIN IMMEDIATE")
         try:
-            # One statement for the whole batch: executemany would hand the GIL back and forth once
-            # per row with the threads that serve requests.
+            # One statement and one json.dumps for the whole batch: executemany would hand the GIL
+            # back and forth once per row with the threads that serve requests. SQLite stores each
+            # entry as the minified JSON text of its object.
             db.execute(
                 "INSERT INTO journal (entry, at_ns)"
                 " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)",

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from ._journal import JOURNAL_SCHEMA, BatchedJournal
 from ._shared import SharedFile
+from ._spec import encode_json
 from ._state import AccountData, StateData
 from ._store import (
     DEFAULT_JOURNAL_LIMIT,
@@ -245,6 +246,14 @@ class SqliteStore:
             self._keep(version, ("testers", pod, sid, agent), kept)
         return None if kept is None else [dict(t) for t in kept]
 
+    def testers_body(self, pod: str, sid: str, agent: str, account: AccountInfo | None = None) -> bytes | None:
+        version, kept = self._cached(("body", pod, sid, agent))
+        if kept is _MISSING:
+            found = self._read_testers(pod, sid, agent, account)
+            kept = None if found is None else encode_json(found)
+            self._keep(version, ("body", pod, sid, agent), kept)
+        return kept  # type: ignore[no-any-return]
+
     def _read_testers(self, pod: str, sid: str, agent: str, account: AccountInfo | None) -> list[dict[str, Any]] | None:
         db = self._db()
         listed = account.explicit if account is not None else None
@@ -293,7 +302,7 @@ class SqliteStore:
             return True
 
     def record(self, entry: dict[str, Any]) -> None:
-        self._journal_writer().record(json.dumps(entry))
+        self._journal_writer().record(entry)
 
     # -- the control plane -----------------------------------------------------------
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, TypeVar
 
+from ._spec import encode_json
 from ._state import AccountData, StateData
 
 __all__ = [
@@ -103,6 +104,10 @@ class Store(Protocol):
     def testers(
         self, pod: str, sid: str, agent: str, account: AccountInfo | None = None
     ) -> list[dict[str, Any]] | None: ...
+    def testers_body(self, pod: str, sid: str, agent: str, account: AccountInfo | None = None) -> bytes | None:
+        """The testers as the 200 body (encode_json), or None where `testers` gives None."""
+        ...
+
     def delete_agent(self, pod: str, sid: str, agent: str, account: AccountInfo | None = None) -> bool: ...
     def consume(self, armed: Armed) -> bool: ...
     def arm(self, armed: Armed) -> Armed: ...
@@ -204,6 +209,10 @@ class MemoryStore:
             else:
                 found = self._state.default_account.agents.get(agent)
             return None if found is None else [dict(t) for t in found]
+
+    def testers_body(self, pod: str, sid: str, agent: str, account: AccountInfo | None = None) -> bytes | None:
+        found = self.testers(pod, sid, agent, account)
+        return None if found is None else encode_json(found)
 
     def delete_agent(self, pod: str, sid: str, agent: str, account: AccountInfo | None = None) -> bool:
         with self._lock:
