@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test contracts live bench lint spec generate clean
+.PHONY: run test contracts live bench bench-peers lint spec generate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,17 @@ live: $(STAMP)
 	$(BIN)/pytest contracts --target live $(ARGS)
 
 # The benchmark figures (needs wrk: apt-get install wrk); results in benchmarks/results/.
+# Prism and WireMock are measured beside the mock when npm (and Java, for WireMock) are here.
 bench: $(STAMP)
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory bench-peers; \
+	else echo "bench: npm is missing, Prism and WireMock are skipped (Debian: apt-get install npm)"; fi
 	$(BIN)/python -m benchmarks.run $(ARGS)
+
+# The peers, pinned by benchmarks/peers/package-lock.json (about 110 MB in node_modules).
+bench-peers: benchmarks/peers/node_modules/.installed
+benchmarks/peers/node_modules/.installed: benchmarks/peers/package-lock.json
+	cd benchmarks/peers && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 lint: $(STAMP)
 	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts benchmarks
@@ -50,7 +59,7 @@ spec:
 	cp openapi.yaml kaleyra_rcs/openapi.yaml
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis benchmarks/peers/node_modules
 
 # Regenerate the client from openapi.yaml (a test regenerates into a temp dir and fails on drift).
 generate: $(STAMP) spec

@@ -28,6 +28,9 @@ from typing import Any
 
 import httpx
 
+from benchmarks.peers import PEERS
+from benchmarks.peers import missing as peer_missing
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 SID = "BENCH"
@@ -120,17 +123,80 @@ def _wrk_script(folder: Path) -> Path:
 # -- the figures ---------------------------------------------------------------------------------
 
 
-def throughput(seconds: float, script: Path) -> dict[str, Any]:
-    """Figures 1 and 2: the mock and the ceiling, GET testers, at 1 / 8 / 64 connections."""
+def _measure(
+    name: str, start: Callable[[int], subprocess.Popen[bytes]], path: str, seconds: float, script: Path
+) -> dict[str, Any]:
+    port = _free_port()
+    started = time.perf_counter()
+    proc = start(port)
+    try:
+        url = f"http://127.0.0.1:{port}{path}"
+        _wait_for(url, timeout=60, headers=HEADERS)
+        first_200 = time.perf_counter() - started
+        wrk(url, 64, seconds, script)  # warm every worker, and WireMock's JIT, before measuring
+        points = {str(c): wrk(url, c, seconds, script) for c in CONNECTIONS}
+    finally:
+        _stop(proc)
+    return {"first_200_s": round(first_200, 3), **points}
+
+
+def throughput(seconds: float, script: Path, scratch: Path) -> dict[str, Any]:
+    """Figures 1 and 2, GET testers at 1 / 8 / 64 connections: the mock, the ceiling and the peers."""
+    targets: list[tuple[str, Callable[[int], subprocess.Popen[bytes]], str]] = [
+        ("mock", start_mock, GET_PATH),
+        ("ceiling", start_ceiling, GET_PATH),
+    ]
+    skipped: dict[str, str] = {}
+    for name, path, starter in PEERS:
+        why = peer_missing(name)
+        if why is None:
+            targets.append((name, lambda port, starter=starter: starter(port, scratch), path))  # type: ignore[misc]
+        else:
+            skipped[name] = why
+            print(f"benchmarks: {name} skipped: {why}", file=sys.stderr)
+    results: dict[str, Any] = {name: _measure(name, start, path, seconds, script) for name, start, path in targets}
+    for other in [name for name in results if name != "mock"]:
+        results[f"ratio_mock_to_{other}"] = {
+            str(c): round(results["mock"][str(c)]["rps"] / results[other][str(c)]["rps"], 3) for c in CONNECTIONS
+        }
+    if skipped:
+        results["skipped"] = skipped
+    return results
+
+
+_DELETE_SCRIPT = """
+wrk.method = "DELETE"
+{headers}
+local n = 0
+-- Each agent is deleted twice: agent_deleted (200), then agent_not_found (400), as a cleanup job
+-- that retries would see. A new SID each time, so the first delete keeps succeeding.
+request = function()
+  n = n + 1
+  return wrk.format(nil, "/in/v1/DEL" .. math.floor(n / 2) .. "/rcs/agent/48400")
+end
+"""
+
+
+def delete_throughput(seconds: float, folder: Path) -> dict[str, Any]:
+    """Figure 1 for DELETE: the mock against the ceiling, state reset before each point."""
+    script = folder / "delete.lua"
+    headers = "\n".join(f'wrk.headers["{name}"] = "{value}"' for name, value in HEADERS.items())
+    script.write_text(_DELETE_SCRIPT.format(headers=headers))
     results: dict[str, Any] = {}
     for name, starter in (("mock", start_mock), ("ceiling", start_ceiling)):
         port = _free_port()
         proc = starter(port)
         try:
-            url = f"http://127.0.0.1:{port}{GET_PATH}"
-            _wait_for(url, headers=HEADERS)
-            wrk(url, 8, 1, script)  # warm both workers
-            results[name] = {str(c): wrk(url, c, seconds, script) for c in CONNECTIONS}
+            root = f"http://127.0.0.1:{port}"
+            _wait_for(f"{root}{GET_PATH}", headers=HEADERS)
+            points = {}
+            for c in CONNECTIONS:
+                if name == "mock":
+                    httpx.post(f"{root}/__mock/reset", json={}, timeout=10).raise_for_status()
+                point = wrk(f"{root}/", c, seconds, script)
+                point["share_not_2xx"] = round(point["non_2xx"] / max(1, point["requests"]), 3)
+                points[str(c)] = point
+            results[name] = points
         finally:
             _stop(proc)
     results["ratio_mock_to_ceiling"] = {
@@ -253,10 +319,20 @@ def memory(script: Path, checkpoints: tuple[int, ...]) -> dict[str, Any]:
     return out
 
 
+def make_test_wall() -> dict[str, Any]:
+    """Figure 7: `make test` (lint, types and every test) in the existing virtual environment."""
+    started = time.perf_counter()
+    done = subprocess.run(["make", "test"], cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    summary = re.findall(r"^(\d+ passed.*)$", done.stdout, re.MULTILINE)
+    return {"wall_s": round(wall, 1), "exit_code": done.returncode, "pytest": summary[-1] if summary else None}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration per point (default 5)")
     parser.add_argument("--quick", action="store_true", help="short runs, to check the runner itself")
+    parser.add_argument("--skip-make-test", action="store_true", help="leave out figure 7 (`make test` wall time)")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("benchmarks: wrk is missing; install it with `apt-get install wrk` (Debian)", file=sys.stderr)
@@ -265,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     calls = 200 if args.quick else 2000
     checkpoints = (1_000, 5_000) if args.quick else (10_000, 100_000)
     with tempfile.TemporaryDirectory() as tmp:
-        script = _wrk_script(Path(tmp))
+        scratch = Path(tmp)
+        script = _wrk_script(scratch)
         figures: dict[str, Any] = {
             "machine": {
                 "cpus": os.cpu_count(),
@@ -273,12 +350,15 @@ def main(argv: list[str] | None = None) -> int:
                 "platform": platform.platform(),
                 "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             },
-            "throughput_get_testers": throughput(seconds, script),
+            "throughput_get_testers": throughput(seconds, script, scratch),
+            "throughput_delete_agent": delete_throughput(seconds, scratch),
             "cold_start": cold_start(3 if args.quick else 5),
             "in_process": in_process(calls),
             "client_overhead": client_overhead(calls),
             "memory": memory(script, checkpoints),
         }
+        if not (args.quick or args.skip_make_test):
+            figures["make_test"] = make_test_wall()
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "quick.json" if args.quick else f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     (RESULTS / name).write_text(json.dumps(figures, indent=2) + "\n")

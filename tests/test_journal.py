@@ -202,10 +202,11 @@ def test_sqlite_store__cached_look_ups_follow_a_change_made_in_another_process(t
 def _bump(path: str, times: int) -> None:
     shared = SharedFile(path)
     for _ in range(times):
-        shared.bump_version()
+        with shared.writing():
+            shared.bump_version()
 
 
-def test_shared_file__bumps_from_many_processes_are_never_lost(tmp_path: Path) -> None:
+def test_shared_file__bumps_from_many_processes_inside_writing_are_never_lost(tmp_path: Path) -> None:
     path = str(tmp_path / "state.sqlite3")
     start = SharedFile(path).version()
     ctx = multiprocessing.get_context("spawn")

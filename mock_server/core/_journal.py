@@ -131,6 +131,10 @@ class BatchedJournal:
 
     def _write(self, batch: list[tuple[dict[str, Any], int]]) -> None:
         db = self._connect()
+        with self._shared.writing():
+            self._insert(db, batch)
+
+    def _insert(self, db: sqlite3.Connection, batch: list[tuple[dict[str, Any], int]]) -> None:
         db.execute("BEGIN IMMEDIATE")
         try:
             # One statement and one json.dumps for the whole batch: executemany would hand the GIL

@@ -13,6 +13,10 @@ import fcntl
 import mmap
 import os
 import struct
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 __all__ = ["SLOTS", "SharedFile"]
 
@@ -24,18 +28,39 @@ _SIZE = _HEADER + SLOTS * _PAIR.size
 
 
 class SharedFile:
-    """Opened once per store; the mapping is MAP_SHARED, so forked children share it too. It holds
-    no descriptor open: the mapping closes when the store is collected."""
+    """One per store. The mapping is MAP_SHARED; the descriptor is kept for `writing()`'s lock and
+    closed when the store is collected (a forked child opens its own)."""
 
     def __init__(self, db_path: str) -> None:
         self.path = db_path + ".shared"
+        self._threads = threading.Lock()
+        self._open()
+
+    def _open(self) -> None:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            if os.fstat(fd).st_size < _SIZE:
-                os.ftruncate(fd, _SIZE)
-            self._map = mmap.mmap(fd, _SIZE)
-        finally:
-            os.close(fd)
+        if os.fstat(fd).st_size < _SIZE:
+            os.ftruncate(fd, _SIZE)
+        self._map = mmap.mmap(fd, _SIZE)
+        self._fd, self._pid = fd, os.getpid()
+        weakref.finalize(self, os.close, fd)
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Every writer of the store queues here before SQLite's write lock.
+
+        SQLite's own wait for a busy lock sleeps 1, 2, 5, 10... ms between tries: with two
+        workers deleting at full speed that sleep was most of a DELETE's time. flock() waits in
+        the kernel and wakes the next writer when the lock is released. It is per open file,
+        so the threads of one process queue on a threading lock first.
+        """
+        with self._threads:
+            if self._pid != os.getpid():
+                self._open()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     # -- the state version -------------------------------------------------------------
 
@@ -43,14 +68,9 @@ class SharedFile:
         return int(_U64.unpack_from(self._map, 0)[0])
 
     def bump_version(self) -> None:
-        """Called after a commit. Under a file lock: never lost, never goes back, so a worker that
+        """Called after a commit, inside `writing()`: never lost, never goes back, so a worker that
         read state before a commit always sees a different version after it."""
-        fd = os.open(self.path, os.O_RDWR)
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX, _U64.size, 0)
-            _U64.pack_into(self._map, 0, self.version() + 1)
-        finally:
-            os.close(fd)  # and with it the lock
+        _U64.pack_into(self._map, 0, self.version() + 1)
 
     # -- the journal writers' slots ----------------------------------------------------------
 

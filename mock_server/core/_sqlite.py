@@ -104,14 +104,15 @@ class SqliteStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        self._shared.bump_version()  # every process's cached look-ups are stale from here on
+        with self._shared.writing():
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            self._shared.bump_version()  # every process's cached look-ups are stale from here on
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
