@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test contracts live bench bench-peers lint spec generate clean
+.PHONY: run test contracts live bench bench-peers soak lint spec generate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,8 @@ run: $(STAMP)
 
 # The whole check: lint, types, every test.
 test: $(STAMP)
-	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts benchmarks
-	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts benchmarks
+	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts benchmarks soak
+	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts benchmarks soak
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
@@ -48,9 +48,14 @@ benchmarks/peers/node_modules/.installed: benchmarks/peers/package-lock.json
 	cd benchmarks/peers && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The long reliability runs (fuzzing over a socket, 100k-request memory, races, SIGTERM under load,
+# kill -9 of the state file), about three minutes; figures in reports/soak.json.
+soak: $(STAMP)
+	$(BIN)/python -m soak.run $(ARGS)
+
 lint: $(STAMP)
-	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts benchmarks
-	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts benchmarks
+	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts benchmarks soak
+	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts benchmarks soak
 	$(BIN)/mypy
 
 # Copy the single source of truth into the package (a test fails when they differ).

@@ -30,6 +30,7 @@ import httpx
 
 from benchmarks.peers import PEERS
 from benchmarks.peers import missing as peer_missing
+from mock_server.testing import group_rss_kib
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -103,6 +104,8 @@ def wrk(url: str, connections: int, seconds: float, script: Path) -> dict[str, A
         timeout=seconds + 30,
         check=True,
     ).stdout
+    if not re.search(r"^\s+99%", out, re.MULTILINE):
+        raise RuntimeError(f"wrk gave no latency distribution for {url} at {connections} connections:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     # Only the "Latency Distribution" lines start with the percentile: "+/- Stdev" may read "99%" too.
@@ -111,6 +114,12 @@ def wrk(url: str, connections: int, seconds: float, script: Path) -> dict[str, A
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = int(non_2xx.group(1)) if non_2xx else 0
     return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "requests": total, "non_2xx": errors}
+
+
+def _warm(url: str, seconds: float, script: Path) -> None:
+    """Every worker, and WireMock's JIT, warmed before anything is measured."""
+    cmd = ["wrk", "-t1", "-c64", f"-d{max(1, round(seconds))}s", "-s", str(script), url]
+    subprocess.run(cmd, capture_output=True, timeout=seconds + 30, check=True)
 
 
 def _wrk_script(folder: Path) -> Path:
@@ -133,7 +142,7 @@ def _measure(
         url = f"http://127.0.0.1:{port}{path}"
         _wait_for(url, timeout=60, headers=HEADERS)
         first_200 = time.perf_counter() - started
-        wrk(url, 64, seconds, script)  # warm every worker, and WireMock's JIT, before measuring
+        _warm(url, seconds, script)
         points = {str(c): wrk(url, c, seconds, script) for c in CONNECTIONS}
     finally:
         _stop(proc)
@@ -273,29 +282,6 @@ def client_overhead(calls: int) -> dict[str, Any]:
     return {"raw_httpx_us": round(raw_us), "facade_us": round(facade_us), "overhead_us": round(facade_us - raw_us)}
 
 
-def _group_rss_kib(pid: int) -> int:
-    """RSS of a process and all its descendants (granian's workers), from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        todo.extend(children.get(current, []))
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-        except OSError:
-            continue
-        match = re.search(r"VmRSS:\s+(\d+) kB", status)
-        total += int(match.group(1)) if match else 0
-    return total
-
-
 def memory(script: Path, checkpoints: tuple[int, ...]) -> dict[str, Any]:
     """Figure 6: the server's RSS after N requests with the journal on (it is bounded)."""
     port = _free_port()
@@ -309,7 +295,7 @@ def memory(script: Path, checkpoints: tuple[int, ...]) -> dict[str, Any]:
         for target in checkpoints:
             while done < target:
                 done += wrk(url, 64, max(1, min(30, round((target - done) / rate))), script)["requests"]
-            out[str(target)] = {"requests": done, "rss_kib": _group_rss_kib(proc.pid)}
+            out[str(target)] = {"requests": done, "rss_kib": group_rss_kib(proc.pid)}
         journal = httpx.get(f"http://127.0.0.1:{port}/__mock/journal?limit=100000", timeout=10).json()
         out["journal_entries"] = len(journal)
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -11,11 +12,12 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 import httpx
 
-__all__ = ["ServerProcess", "start_server"]
+__all__ = ["ServerProcess", "group_rss_kib", "start_server"]
 
 
 @dataclass
@@ -44,12 +46,15 @@ def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
-def start_server(args: Sequence[str] = ("--workers", "1"), timeout: float = 30.0) -> ServerProcess:
-    """Returns once `/__mock/health` answers; raises RuntimeError (and kills it) otherwise."""
+def start_server(
+    args: Sequence[str] = ("--workers", "1"), timeout: float = 30.0, stderr: IO[str] | int = subprocess.DEVNULL
+) -> ServerProcess:
+    """Returns once `/__mock/health` answers; raises RuntimeError (and kills it) otherwise.
+    `stderr` takes the server's log (an open file), which is dropped by default."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "mock_server", "--port", "0", *args],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
         start_new_session=True,
     )
@@ -76,3 +81,26 @@ def start_server(args: Sequence[str] = ("--workers", "1"), timeout: float = 30.0
             time.sleep(0.05)
     server.stop(timeout=5)
     raise RuntimeError(f"kaleyra-mock did not start (url: {url!r})")
+
+
+def group_rss_kib(pid: int) -> int:
+    """RSS of a process and all its descendants (granian's workers), from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo.extend(children.get(current, []))
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        total += int(match.group(1)) if match else 0
+    return total

@@ -1,0 +1,1 @@
+"""`make soak`: the long reliability runs (see run.py)."""

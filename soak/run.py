@@ -1,0 +1,426 @@
+"""`make soak`: the reliability figures, long versions (tests/test_soak.py runs short ones in
+`make test`). Every server it starts listens on 127.0.0.1 and is stopped; the whole run is bounded
+(about three minutes on 2 cores). Results: reports/soak.json; exit 1 when a rule is broken.
+
+    python -m soak.run [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from mock_server.core import SpecIndex, StateData, default_seed_document, state_validator
+from mock_server.testing import ServerProcess, group_rss_kib, start_server
+
+from ._fuzz import KEY, fuzz
+
+__all__ = [
+    "concurrent_deletes",
+    "fuzz_server",
+    "kill9_rounds",
+    "main",
+    "memory",
+    "sigterm_under_load",
+    "state_churn",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORTS = ROOT / "reports"
+HEADERS = {"api-key": KEY, "Content-Type": "application/json"}
+GET = "/in/v1/SOAK/rcs/agent/testersbyagent?agent_number=48900"
+SPEC = SpecIndex.load()
+VALIDATOR = state_validator(SPEC)
+
+
+def _server(*args: str, log: Path | None = None) -> ServerProcess:
+    if log is None:
+        return start_server(("--workers", "2", *args))
+    with log.open("w") as stderr:  # the server keeps its own descriptor
+        return start_server(("--workers", "2", *args), stderr=stderr)
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 80
+
+
+def _state(url: str) -> Any:
+    return httpx.get(f"{url}/__mock/state", timeout=10).json()
+
+
+# -- 2. bad input over a real socket --------------------------------------------------------------
+
+
+def fuzz_server(requests: int, scratch: Path) -> dict[str, Any]:
+    """Hostile requests; then the server must be up, its state unchanged, its log free of tracebacks."""
+    log = scratch / "fuzz.log"
+    server = _server("--log-level", "warning", log=log)
+    try:
+        before = _state(server.url)
+        report = fuzz(*_host_port(server.url), requests)
+        alive = httpx.get(f"{server.url}/__mock/health", timeout=10).status_code == 200
+        after = _state(server.url)
+        served = httpx.get(f"{server.url}{GET}", headers=HEADERS, timeout=10).status_code
+    finally:
+        exit_code = server.stop()
+    text = log.read_text(errors="replace")
+    return {
+        **report.to_dict(),
+        "alive_after": alive,
+        "state_unchanged": before == after,
+        "served_after": served,
+        "tracebacks_in_log": text.count("Traceback"),
+        "exit_code": exit_code,
+        "ok": report.server_errors == 0
+        and not report.problems
+        and alive
+        and before == after
+        and served == 200
+        and "Traceback" not in text
+        and exit_code == 0,
+    }
+
+
+# -- load, shared by the figures below ---------------------------------------------------------------
+
+
+def _load(url: str, requests: int, threads: int = 4, path: str = GET) -> Counter[str]:
+    """`requests` GETs on keep-alive connections; outcomes counted by status or by failure."""
+    host, port = _host_port(url)
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+    share = [requests // threads + (1 if i < requests % threads else 0) for i in range(threads)]
+
+    def run(count: int) -> None:
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        local: Counter[str] = Counter()
+        for _ in range(count):
+            try:
+                conn.request("GET", path, headers=HEADERS)
+                response = conn.getresponse()
+                response.read()
+                local[str(response.status)] += 1
+            except (OSError, http.client.HTTPException) as exc:
+                local[type(exc).__name__] += 1
+                conn.close()
+                conn = http.client.HTTPConnection(host, port, timeout=10)
+        conn.close()
+        with lock:
+            outcomes.update(local)
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in share]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    return outcomes
+
+
+# -- 3. bounded memory ----------------------------------------------------------------------------------
+
+
+def memory(checkpoints: tuple[int, ...] = (10_000, 100_000)) -> dict[str, Any]:
+    """RSS of the server (every worker) after each checkpoint of GETs, journal on."""
+    server = _server()
+    out: dict[str, Any] = {}
+    done = 0
+    started = time.monotonic()
+    try:
+        for target in checkpoints:
+            outcomes = _load(server.url, target - done)
+            done = target
+            out[str(target)] = {"rss_kib": group_rss_kib(server.proc.pid), "outcomes": dict(outcomes)}
+        entries = len(httpx.get(f"{server.url}/__mock/journal?limit=1000000", timeout=30).json())
+    finally:
+        server.stop()
+    first, last = (out[str(c)]["rss_kib"] for c in (checkpoints[0], checkpoints[-1]))
+    growth = last / first - 1
+    return {
+        **out,
+        "journal_entries": entries,
+        "growth": round(growth, 3),
+        "seconds": round(time.monotonic() - started, 1),
+        "ok": growth <= 0.10,
+    }
+
+
+# -- 1. concurrency -------------------------------------------------------------------------------------
+
+
+def concurrent_deletes(rounds: int, threads: int = 64) -> dict[str, Any]:
+    """`threads` DELETEs of one agent released together, per round: exactly one agent_deleted."""
+    server = _server()
+    host, port = _host_port(server.url)
+    per_round: list[dict[str, int]] = []
+    try:
+        for r in range(rounds):
+            path = f"/in/v1/RACE{r}/rcs/agent/48400"
+            barrier = threading.Barrier(threads)
+            seen: Counter[str] = Counter()
+            lock = threading.Lock()
+
+            def delete(
+                path: str = path,
+                barrier: threading.Barrier = barrier,
+                seen: Counter[str] = seen,
+                lock: threading.Lock = lock,
+            ) -> None:
+                conn = http.client.HTTPConnection(host, port, timeout=30)
+                conn.connect()
+                barrier.wait(30)
+                try:
+                    conn.request("DELETE", path, headers=HEADERS)
+                    response = conn.getresponse()
+                    response.read()
+                    outcome = response.getheader("X-Mock-Example") or str(response.status)
+                except (OSError, http.client.HTTPException) as exc:
+                    outcome = type(exc).__name__
+                finally:
+                    conn.close()
+                with lock:
+                    seen[outcome] += 1
+
+            workers = [threading.Thread(target=delete) for _ in range(threads)]
+            for t in workers:
+                t.start()
+            for t in workers:
+                t.join()
+            per_round.append(dict(seen))
+    finally:
+        server.stop()
+    expected = {"agent_deleted": 1, "agent_not_found": threads - 1}
+    return {
+        "rounds": rounds,
+        "threads": threads,
+        "outcomes": dict(sum((Counter(r) for r in per_round), Counter())),
+        "ok": all(r == expected for r in per_round),
+    }
+
+
+def state_churn(seconds: float) -> dict[str, Any]:
+    """Resets, state loads, seeds and deletes at once over HTTP; every dump taken meanwhile loads back."""
+    server = _server()
+    url = server.url
+    seed = default_seed_document(SPEC)
+    other = json.loads(json.dumps(seed))
+    other["magic_agents"] = {}
+    stop = time.monotonic() + seconds
+    counts: Counter[str] = Counter()
+    problems: list[str] = []
+    lock = threading.Lock()
+
+    def loop(name: str, action: Callable[[httpx.Client, random.Random], str | None]) -> None:
+        rng = random.Random(name)  # noqa: S311 - repeatable, not secrets
+        with httpx.Client(base_url=url, headers=HEADERS, timeout=30) as client:
+            while time.monotonic() < stop:
+                problem = action(client, rng)
+                with lock:
+                    counts[name] += 1
+                    if problem:
+                        problems.append(f"{name}: {problem}")
+
+    def resets(client: httpx.Client, _rng: random.Random) -> str | None:
+        status = client.post("/__mock/reset", json={}).status_code
+        return None if status == 200 else f"reset answered {status}"
+
+    def loads(client: httpx.Client, rng: random.Random) -> str | None:
+        status = client.put("/__mock/state", json=seed if rng.random() < 0.5 else other).status_code
+        return None if status == 200 else f"state load answered {status}"
+
+    def deletes(client: httpx.Client, rng: random.Random) -> str | None:
+        status = client.delete(f"/{rng.choice(['in', 'na'])}/v1/C{rng.randrange(40)}/rcs/agent/48400").status_code
+        return None if status in (200, 400) else f"delete answered {status}"
+
+    def dumps(client: httpx.Client, _rng: random.Random) -> str | None:
+        doc = client.get("/__mock/state").json()
+        try:
+            again = StateData.from_document(doc, VALIDATOR).to_document()
+        except Exception as exc:
+            return f"a dump does not load back: {exc}"
+        return None if again == doc else "a dump changes when loaded back"
+
+    workers = [
+        threading.Thread(target=loop, args=(f"{name}{i}", fn))
+        for name, fn, n in (("reset", resets, 1), ("load", loads, 1), ("delete", deletes, 3), ("dump", dumps, 2))
+        for i in range(n)
+    ]
+    try:
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        final = _state(url)
+        StateData.from_document(final, VALIDATOR)
+    finally:
+        server.stop()
+    by_kind: Counter[str] = Counter()
+    for name, n in counts.items():
+        by_kind[name.rstrip("0123456789")] += n
+    return {"seconds": seconds, "calls": dict(by_kind), "problems": problems[:20], "ok": not problems}
+
+
+# -- 6. shutdown and persistence ---------------------------------------------------------------------------
+
+
+def sigterm_under_load(after_s: float = 1.5, threads: int = 8) -> dict[str, Any]:
+    """SIGTERM while keep-alive clients hammer the server: it exits 0 within a few seconds, and every
+    request either got a whole answer or a clean refusal (never a torn response)."""
+    server = _server("--log-level", "info")
+    host, port = _host_port(server.url)
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def hammer() -> None:
+        local: Counter[str] = Counter()
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        while not done.is_set():
+            try:
+                conn.request("GET", GET, headers=HEADERS)
+                response = conn.getresponse()
+                body = response.read()
+                local["answered" if response.status == 200 and body.startswith(b"[") else "wrong"] += 1
+            except http.client.IncompleteRead:
+                local["torn"] += 1
+            except (OSError, http.client.HTTPException) as exc:
+                local[f"refused:{type(exc).__name__}"] += 1
+                conn.close()
+                time.sleep(0.01)
+                conn = http.client.HTTPConnection(host, port, timeout=10)
+        conn.close()
+        with lock:
+            outcomes.update(local)
+
+    workers = [threading.Thread(target=hammer) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    time.sleep(after_s)
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    try:
+        exit_code = server.proc.wait(timeout=30)
+    except Exception:
+        exit_code = None
+    stop_s = time.monotonic() - started
+    done.set()
+    for t in workers:
+        t.join()
+    server.stop()
+    answered = outcomes["answered"]
+    return {
+        "exit_code": exit_code,
+        "stop_seconds": round(stop_s, 2),
+        "outcomes": dict(outcomes),
+        "ok": exit_code == 0 and stop_s < 5 and answered > 0 and outcomes["torn"] == 0 and outcomes["wrong"] == 0,
+    }
+
+
+def kill9_rounds(rounds: int, scratch: Path) -> dict[str, Any]:
+    """kill -9 of the whole server at a random moment while state documents are being loaded: the
+    `--state` file always opens at one of the documents (old or new), never broken, and the next
+    server starts on it."""
+    path = scratch / "kill9.sqlite3"
+    seed = default_seed_document(SPEC)
+    docs = [seed]
+    for n in range(2):
+        doc = json.loads(json.dumps(seed))
+        doc["magic_agents"] = {f"9990{n}": "agent_not_found"}
+        docs.append(doc)
+    rng = random.Random(9)  # noqa: S311 - repeatable, not secrets
+    found: Counter[str] = Counter()
+    problems: list[str] = []
+    for r in range(rounds):
+        server = _server("--state", str(path))
+        stop = threading.Event()
+
+        def writer(url: str = server.url, stop: threading.Event = stop) -> None:
+            with httpx.Client(base_url=url, timeout=5) as client:
+                n = 0
+                while not stop.is_set():
+                    try:
+                        client.put("/__mock/state", json=docs[1 + n % 2])
+                        client.get(GET, headers=HEADERS)
+                    except httpx.HTTPError:
+                        return
+                    n += 1
+
+        workers = [threading.Thread(target=writer) for _ in range(3)]
+        for t in workers:
+            t.start()
+        time.sleep(rng.uniform(0.2, 0.8))
+        os.killpg(server.proc.pid, signal.SIGKILL)
+        server.proc.wait()
+        stop.set()
+        for t in workers:
+            t.join()
+        try:
+            restarted = _server("--state", str(path))
+        except RuntimeError as exc:
+            problems.append(f"round {r}: the server does not start on the file: {exc}")
+            continue
+        try:
+            doc = _state(restarted.url)
+            StateData.from_document(doc, VALIDATOR)
+            match = next((i for i, d in enumerate(docs) if d == doc), None)
+            if match is None:
+                problems.append(f"round {r}: the state is none of the documents written")
+            found["seed" if match == 0 else f"doc{match}"] += 1
+        finally:
+            restarted.stop()
+    return {"rounds": rounds, "found": dict(found), "problems": problems, "ok": not problems}
+
+
+# -- the run -----------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short runs, to check the runner itself")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        figures: dict[str, Any] = {}
+        steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+            ("fuzz", lambda: fuzz_server(500 if quick else 10_000, scratch)),
+            ("concurrent_deletes", lambda: concurrent_deletes(3 if quick else 50)),
+            ("state_churn", lambda: state_churn(2.0 if quick else 15.0)),
+            ("memory", lambda: memory((2_000, 10_000) if quick else (10_000, 100_000))),
+            ("sigterm_under_load", sigterm_under_load),
+            ("kill9", lambda: kill9_rounds(2 if quick else 15, scratch)),
+        ]
+        for name, step in steps:
+            step_started = time.monotonic()
+            figures[name] = step()
+            print(
+                f"soak: {name}: {'ok' if figures[name]['ok'] else 'FAILED'} ({time.monotonic() - step_started:.0f} s)"
+            )
+    figures["seconds"] = round(time.monotonic() - started, 1)
+    REPORTS.mkdir(exist_ok=True)
+    out = REPORTS / "soak.json"
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures, indent=2))
+    failed = [name for name, fig in figures.items() if isinstance(fig, dict) and not fig.get("ok")]
+    print(f"soak: {'FAILED: ' + ', '.join(failed) if failed else 'every rule held'} ({out})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
