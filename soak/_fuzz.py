@@ -1,8 +1,8 @@
 """Hostile requests over a real socket, and the rules every answer must keep.
 
 A request here never asks for a failure on purpose: no magic agent number of a documented 5xx
-(99500, 99502), no `Prefer` naming one, no valid control-plane change, and no DELETE of an agent
-the seed holds. So any 5xx is a crash, and the state must come out exactly as it went in.
+(99500, 99502), no `Prefer` naming one, no valid control-plane change (no control-plane DELETE,
+only bodies it refuses), and no DELETE of an agent the seed holds. So any 5xx is a crash, and the state must come out exactly as it went in.
 """
 
 from __future__ import annotations
@@ -130,6 +130,9 @@ def _body(rng: random.Random) -> bytes:
 def build_request(rng: random.Random, host: bytes) -> bytes:
     method = _pick(rng, METHODS)
     target = _path(rng)
+    control = b"/__mock/" in target
+    if control and method == b"DELETE":  # a control-plane DELETE is a valid change (an account gone)
+        method = b"PATCH"
     query = _query(rng)
     if query:
         target += b"?" + query
@@ -151,6 +154,8 @@ def build_request(rng: random.Random, host: bytes) -> bytes:
     if rng.random() < 0.05:
         headers.append(b"Origin: https://evil.example")
     body = _body(rng)
+    if control and body and not body.startswith(b"{" * 2):  # only documents the control plane refuses
+        body = json.dumps(rng.choice(BAD_DOCS)).encode() if rng.random() < 0.7 else rng.randbytes(40)
     if body or method in (b"POST", b"PUT"):
         headers.append(b"Content-Length: %d" % len(body))
     headers.append(b"Connection: close")
