@@ -2,7 +2,8 @@
 
 A request here never asks for a failure on purpose: no magic agent number of a documented 5xx
 (99500, 99502), no `Prefer` naming one, no valid control-plane change (no control-plane DELETE,
-only bodies it refuses), and no DELETE of an agent the seed holds. So any 5xx is a crash, and the state must come out exactly as it went in.
+only bodies it refuses), and no DELETE of an agent the seed holds. So any 5xx is a crash, and
+the state must come out exactly as it went in.
 """
 
 from __future__ import annotations
