@@ -49,7 +49,7 @@ benchmarks/peers/node_modules/.installed: benchmarks/peers/package-lock.json
 	touch $@
 
 # The long reliability runs (fuzzing over a socket, 100k-request memory, races, SIGTERM under load,
-# kill -9 of the state file), about three minutes; figures in reports/soak.json.
+# kill -9 of the state file), about 75 s; figures in reports/soak.json.
 soak: $(STAMP)
 	$(BIN)/python -m soak.run $(ARGS)
 

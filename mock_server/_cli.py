@@ -149,6 +149,7 @@ def _prepare_store(args: argparse.Namespace, db_path: Path, seed: StateData) -> 
                 params["seed"] = args.fault_seed
             standing.append(Armed(0, "fault", "random_5xx", None, params=params))
         store.set_standing_faults(standing)
+        store.forget_journal_writers()
     finally:
         store.close()
     return resumed

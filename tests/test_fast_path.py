@@ -11,7 +11,15 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mock_server.core import MemoryStore, SpecIndex, StateData, default_seed_document, state_validator
+from mock_server.core import (
+    MemoryStore,
+    SpecIndex,
+    SqliteStore,
+    StateData,
+    Store,
+    default_seed_document,
+    state_validator,
+)
 from mock_server.web import create_app
 
 SPEC = SpecIndex.load()
@@ -19,8 +27,8 @@ SEED = StateData.from_document(default_seed_document(SPEC), state_validator(SPEC
 HEADERS = {"api-key": "k", "Content-Type": "application/json"}
 
 
-def _app(*, fast_path: bool) -> Flask:
-    return create_app(MemoryStore(SEED), spec=SPEC, fast_path=fast_path)
+def _app(*, fast_path: bool, store: Store | None = None) -> Flask:
+    return create_app(store or MemoryStore(SEED), spec=SPEC, fast_path=fast_path)
 
 
 Request = tuple[str, str, str, dict[str, str]]
@@ -114,6 +122,24 @@ def test_fast_path__reads_tricky_queries_as_flask_does(route: str, query: str) -
     assert _journal(fast) == _journal(flask_only)
 
 
+@settings(max_examples=40, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(requests(), min_size=1, max_size=12))
+def test_fast_path__answers_as_flask_does_on_the_sqlite_store_the_server_uses(
+    tmp_path_factory: pytest.TempPathFactory, batch: list[Request]
+) -> None:
+    folder = tmp_path_factory.mktemp("stores")
+    stores = [SqliteStore(folder / "fast.sqlite3", seed=SEED), SqliteStore(folder / "flask.sqlite3", seed=SEED)]
+    try:
+        fast, flask_only = _app(fast_path=True, store=stores[0]), _app(fast_path=False, store=stores[1])
+        for request in batch:
+            assert _send(fast, request) == _send(flask_only, request), request
+        assert stores[0].dump() == stores[1].dump()
+        assert _journal(fast) == _journal(flask_only)
+    finally:
+        for store in stores:
+            store.close()
+
+
 def _counting(app: Flask) -> list[str]:
     """Paths that reached Flask itself, behind the fast path."""
     seen: list[str] = []
@@ -186,9 +212,12 @@ def test_fast_path__a_crash_in_the_engine_is_a_mock500_in_the_envelope(monkeypat
 @settings(max_examples=500, deadline=None, derandomize=True, database=None)
 @given(st.text(alphabet="ab=&;+%2F ", max_size=16))
 def test_fast_path__splits_a_query_as_werkzeug_does(query: str) -> None:
-    from urllib.parse import parse_qsl
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request as WerkzeugRequest
 
     from mock_server.web._fast import _parse_query
 
-    expected = parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote")
+    environ = EnvironBuilder(path="/").get_environ()
+    environ["QUERY_STRING"] = query
+    expected = list(WerkzeugRequest(environ).args.items(multi=True))
     assert _parse_query(query) == expected

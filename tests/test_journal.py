@@ -42,12 +42,12 @@ def _writer(path: str, who: str, count: int, flush_s: float, ready: Any, release
 
 
 def test_journal__a_reader_in_another_process_waits_for_entries_the_writer_still_holds(tmp_path: Path) -> None:
-    """The writer gathers its batch for half a second; the reader asks before it is written."""
+    """The writer gathers its batch for two seconds; the reader asks before it is written."""
     path = str(tmp_path / "state.sqlite3")
     reader = SqliteStore(path, seed=SEED)
     ctx = multiprocessing.get_context("spawn")
     ready, release = ctx.Event(), ctx.Event()
-    proc = ctx.Process(target=_writer, args=(path, "w", 50, 0.5, ready, release))
+    proc = ctx.Process(target=_writer, args=(path, "w", 50, 2.0, ready, release))
     proc.start()
     try:
         assert ready.wait(60)
@@ -242,3 +242,77 @@ def test_sqlite_store__a_testers_list_handed_out_is_a_copy_even_when_cached(tmp_
         assert again is not None and len(again) == 1 and again[0]["status"] == "ACTIVE"
     finally:
         store.close()
+
+
+def test_sqlite_store__a_snapshot_taken_before_a_change_is_not_cached_after_it(tmp_path: Path) -> None:
+    """A request that took its control snapshot before another worker's change must not file
+    what it builds from that snapshot under the new version."""
+    path = tmp_path / "state.sqlite3"
+    store, other = SqliteStore(path, seed=SEED), SqliteStore(path)
+    try:
+        snapshot = store.control()
+        other.mutate(lambda state: setattr(state.default_account, "rcs_enabled", False))
+        store.account("in", "S", snapshot)  # an in-flight request with the older snapshot
+        account = store.account("in", "S")
+        assert account is not None and account.rcs_enabled is False
+        hint = store.account("na", "LISTED-LATER")
+        assert hint is not None and not hint.explicit
+        other.mutate(
+            lambda state: state.accounts.__setitem__(
+                ("na", "LISTED-LATER"),
+                type(state.default_account)(rcs_enabled=True, key_hashes=frozenset(), agents={"48900": []}),
+            )
+        )
+        store.testers_body("na", "LISTED-LATER", "48900", hint)  # in flight with the older account
+        assert store.testers_body("na", "LISTED-LATER", "48900") == b"[]"
+        assert store.testers("na", "LISTED-LATER", "48900", hint) == []
+    finally:
+        store.close()
+        other.close()
+
+
+def test_server__workers_write_their_last_batch_and_give_back_their_slots_on_sigterm(tmp_path: Path) -> None:
+    """granian's workers are forked and leave through os._exit: atexit alone would never run."""
+    import httpx
+
+    from mock_server.testing import start_server
+
+    state = tmp_path / "state.sqlite3"
+    server = start_server(("--workers", "2", "--state", str(state)))
+    try:
+        with httpx.Client(headers={"api-key": "k", "Content-Type": "application/json"}, timeout=10) as client:
+            for n in range(40):
+                assert client.get(f"{server.url}/in/v1/S{n}/rcs/agent/testersbyagent?agent_number=48900").is_success
+        writers = sqlite3.connect(state).execute("SELECT COUNT(*) FROM journal_writers").fetchone()[0]
+        assert writers >= 1
+    finally:
+        assert server.stop() == 0
+    db = sqlite3.connect(state)
+    assert db.execute("SELECT COUNT(*) FROM journal_writers").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM journal").fetchone()[0] == 40
+
+
+def test_server__a_restart_forgets_the_writers_of_the_run_before(tmp_path: Path) -> None:
+    """Rows a killed run left behind would name pids that may belong to anyone by now."""
+    from mock_server.testing import start_server
+
+    state = tmp_path / "state.sqlite3"
+    SqliteStore(state, seed=SEED).close()
+    db = sqlite3.connect(state)
+    db.execute("INSERT INTO journal_writers VALUES (0, ?, 'left-behind')", (os.getpid(),))
+    db.commit()
+    SharedFile(str(state)).set_slot(0, 5, 1)  # five counted, one written: a reader would wait for it
+    server = start_server(("--workers", "1", "--state", str(state)))
+    try:
+        started = time.monotonic()
+        assert httpx_get(f"{server.url}/__mock/journal").status_code == 200
+        assert time.monotonic() - started < 2
+    finally:
+        server.stop()
+    assert "left-behind" not in [r[0] for r in sqlite3.connect(state).execute("SELECT token FROM journal_writers")]
+
+
+def httpx_get(url: str) -> Any:
+    import httpx
+
+    return httpx.get(url, timeout=10)

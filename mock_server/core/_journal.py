@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import json
 import logging
+import multiprocessing.util
 import os
 import sqlite3
 import threading
@@ -68,7 +69,11 @@ class BatchedJournal:
         self.slot = self._claim()
         if self.slot is not None:
             threading.Thread(target=self._run, name="mock-journal", daemon=True).start()
+            # The last batch is written, and the slot given back, when the process ends: atexit for
+            # a plain process, multiprocessing's finalizers for a forked worker (granian's), which
+            # leaves through os._exit and never runs atexit.
             atexit.register(self.close)
+            self._finalizer = multiprocessing.util.Finalize(self, self.close, exitpriority=10)
 
     # -- writers ---------------------------------------------------------------------
 
@@ -124,7 +129,7 @@ class BatchedJournal:
                 return
             try:
                 self.flush()
-            except sqlite3.Error as exc:  # a locked or vanished file: try again, never die
+            except Exception as exc:
                 log.warning("mock_server: journal batch not written yet (%s); retrying", exc)
                 self._wake.set()
                 time.sleep(10 * FLUSH_S)
@@ -149,10 +154,11 @@ class BatchedJournal:
             if self._since_trim >= _TRIM_EVERY:
                 self._since_trim = 0
                 db.execute("DELETE FROM journal WHERE id <= (SELECT MAX(id) FROM journal) - ?", (self.limit,))
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     # -- readers ---------------------------------------------------------------------
 
@@ -171,6 +177,8 @@ class BatchedJournal:
             while written < appended and time.monotonic() < deadline and _alive(pid):
                 time.sleep(FLUSH_S / 5)
                 written = self._shared.slot(slot)[1]
+            if written < appended and _alive(pid):
+                log.warning("mock_server: journal writer %d (pid %d) did not catch up in %.0f s", slot, pid, timeout)
 
     # -- the slot --------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ class SharedFile:
     closed when the store is collected (a forked child opens its own)."""
 
     def __init__(self, db_path: str) -> None:
-        self.path = db_path + ".shared"
+        self.path = os.path.realpath(db_path) + ".shared"  # one file for every name of the database
         self._threads = threading.Lock()
         self._open()
 
@@ -73,6 +73,9 @@ class SharedFile:
         _U64.pack_into(self._map, 0, self.version() + 1)
 
     # -- the journal writers' slots ----------------------------------------------------------
+
+    def reset_slots(self) -> None:
+        self._map[_HEADER:_SIZE] = bytes(_SIZE - _HEADER)
 
     def slot(self, index: int) -> tuple[int, int]:
         """(entries appended, entries written) of one journal writer."""

@@ -108,10 +108,11 @@ class SqliteStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # a failed COMMIT may leave it open: never keep the lock
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
             self._shared.bump_version()  # every process's cached look-ups are stale from here on
 
     @contextmanager
@@ -136,6 +137,13 @@ class SqliteStore:
                     self._journal = BatchedJournal(self._shared, self._db, self.journal_limit)
                     self._journal_pid = os.getpid()
         return self._journal
+
+    def forget_journal_writers(self) -> None:
+        """Before any worker starts: the writers of an earlier run are gone, whatever their rows say
+        (their pids may belong to other processes by now)."""
+        with self._write() as db:
+            db.execute("DELETE FROM journal_writers")
+            self._shared.reset_slots()
 
     def close(self) -> None:
         if self._journal is not None and self._journal_pid == os.getpid():
@@ -164,7 +172,8 @@ class SqliteStore:
 
     # Between two state changes, any process answers from what it read: the shared state version
     # (bumped after every commit) says when that is stale. The version is read before SQLite is,
-    # so what is kept is never older than the version it is kept under.
+    # and what is kept is built only from reads made after that (never from a snapshot a caller
+    # took earlier), so it is never older than the version it is kept under.
 
     def _cached(self, key: tuple[str, ...]) -> tuple[int, Any]:
         version = self._shared.version()
@@ -210,8 +219,8 @@ class SqliteStore:
 
     def account(self, pod: str, sid: str, control: Control | None = None) -> AccountInfo | None:
         version, kept = self._cached(("account", pod, sid))
-        if kept is _MISSING:
-            kept = self._read_account(pod, sid, control)
+        if kept is _MISSING:  # built from reads made now, never from the caller's older snapshot
+            kept = self._read_account(pod, sid, None)
             self._keep(version, ("account", pod, sid), kept)
         return kept  # type: ignore[no-any-return]
 
@@ -239,10 +248,11 @@ class SqliteStore:
     def testers(
         self, pod: str, sid: str, agent: str, account: AccountInfo | None = None
     ) -> list[dict[str, Any]] | None:
-        """`account`, when the caller just looked it up, spares a second look-up of it."""
+        """`account` is a hint other stores may use; this one caches, and builds what it keeps
+        from reads made after the version it files them under, so it ignores the hint."""
         version, kept = self._cached(("testers", pod, sid, agent))
         if kept is _MISSING:
-            found = self._read_testers(pod, sid, agent, account)
+            found = self._read_testers(pod, sid, agent, None)
             kept = None if found is None else tuple(found)
             self._keep(version, ("testers", pod, sid, agent), kept)
         return None if kept is None else [dict(t) for t in kept]
@@ -250,7 +260,7 @@ class SqliteStore:
     def testers_body(self, pod: str, sid: str, agent: str, account: AccountInfo | None = None) -> bytes | None:
         version, kept = self._cached(("body", pod, sid, agent))
         if kept is _MISSING:
-            found = self._read_testers(pod, sid, agent, account)
+            found = self._read_testers(pod, sid, agent, None)
             kept = None if found is None else encode_json(found)
             self._keep(version, ("body", pod, sid, agent), kept)
         return kept  # type: ignore[no-any-return]
