@@ -164,7 +164,10 @@ def build_request(rng: random.Random, host: bytes) -> bytes:
 
 
 def check_answer(answer: Answer) -> str | None:
-    """Why an answer breaks the rules, or None. A dropped connection is counted, not a problem."""
+    """Why an answer breaks the rules, or None. A connection closed or reset without an answer is
+    a refusal (counted); a hang or a response cut short is a problem."""
+    if answer.dropped in ("timeout", "incomplete"):
+        return f"{answer.dropped} (status {answer.status})"
     if answer.status is None:
         return None
     if answer.status >= 500:

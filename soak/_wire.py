@@ -31,7 +31,8 @@ def exchange(host: str, port: int, raw: bytes, timeout: float = 10.0) -> Answer:
         # The server may answer and close before reading everything: read what it said.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             sock.sendall(raw)
-        response = http.client.HTTPResponse(sock)
+        method = raw.split(b" ", 1)[0].decode("latin-1")  # a HEAD answer has no body to read
+        response = http.client.HTTPResponse(sock, method=method)
         try:
             response.begin()
             body = response.read()
