@@ -12,9 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from mock_server.core import SpecIndex, SqliteStore, StateData, default_seed_document, state_validator
 from mock_server.core._journal import FLUSH_S, BatchedJournal
 from mock_server.core._shared import SLOTS, SharedFile
+from mock_server.testing import start_server
 
 SPEC = SpecIndex.load()
 SEED = StateData.from_document(default_seed_document(SPEC), state_validator(SPEC))
@@ -273,10 +276,6 @@ def test_sqlite_store__a_snapshot_taken_before_a_change_is_not_cached_after_it(t
 
 def test_server__workers_write_their_last_batch_and_give_back_their_slots_on_sigterm(tmp_path: Path) -> None:
     """granian's workers are forked and leave through os._exit: atexit alone would never run."""
-    import httpx
-
-    from mock_server.testing import start_server
-
     state = tmp_path / "state.sqlite3"
     server = start_server(("--workers", "2", "--state", str(state)))
     try:
@@ -294,8 +293,6 @@ def test_server__workers_write_their_last_batch_and_give_back_their_slots_on_sig
 
 def test_server__a_restart_forgets_the_writers_of_the_run_before(tmp_path: Path) -> None:
     """Rows a killed run left behind would name pids that may belong to anyone by now."""
-    from mock_server.testing import start_server
-
     state = tmp_path / "state.sqlite3"
     SqliteStore(state, seed=SEED).close()
     db = sqlite3.connect(state)
@@ -305,14 +302,8 @@ def test_server__a_restart_forgets_the_writers_of_the_run_before(tmp_path: Path)
     server = start_server(("--workers", "1", "--state", str(state)))
     try:
         started = time.monotonic()
-        assert httpx_get(f"{server.url}/__mock/journal").status_code == 200
+        assert httpx.get(f"{server.url}/__mock/journal", timeout=10).status_code == 200
         assert time.monotonic() - started < 2
     finally:
         server.stop()
     assert "left-behind" not in [r[0] for r in sqlite3.connect(state).execute("SELECT token FROM journal_writers")]
-
-
-def httpx_get(url: str) -> Any:
-    import httpx
-
-    return httpx.get(url, timeout=10)

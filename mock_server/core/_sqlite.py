@@ -220,11 +220,11 @@ class SqliteStore:
     def account(self, pod: str, sid: str, control: Control | None = None) -> AccountInfo | None:
         version, kept = self._cached(("account", pod, sid))
         if kept is _MISSING:  # built from reads made now, never from the caller's older snapshot
-            kept = self._read_account(pod, sid, None)
+            kept = self._read_account(pod, sid)
             self._keep(version, ("account", pod, sid), kept)
         return kept  # type: ignore[no-any-return]
 
-    def _read_account(self, pod: str, sid: str, control: Control | None) -> AccountInfo | None:
+    def _read_account(self, pod: str, sid: str) -> AccountInfo | None:
         row = (
             self._db()
             .execute("SELECT rcs_enabled, key_hashes FROM accounts WHERE pod = ? AND sid = ?", (pod, sid))
@@ -232,7 +232,7 @@ class SqliteStore:
         )
         if row is not None:
             return AccountInfo(sid, True, bool(row[0]), frozenset(json.loads(row[1])))
-        default = (control or self.control()).default_account
+        default = self.control().default_account
         if default is None:
             return None
         return AccountInfo(sid, False, default.rcs_enabled, default.key_hashes, template=default)
@@ -252,7 +252,7 @@ class SqliteStore:
         from reads made after the version it files them under, so it ignores the hint."""
         version, kept = self._cached(("testers", pod, sid, agent))
         if kept is _MISSING:
-            found = self._read_testers(pod, sid, agent, None)
+            found = self._read_testers(pod, sid, agent)
             kept = None if found is None else tuple(found)
             self._keep(version, ("testers", pod, sid, agent), kept)
         return None if kept is None else [dict(t) for t in kept]
@@ -260,23 +260,21 @@ class SqliteStore:
     def testers_body(self, pod: str, sid: str, agent: str, account: AccountInfo | None = None) -> bytes | None:
         version, kept = self._cached(("body", pod, sid, agent))
         if kept is _MISSING:
-            found = self._read_testers(pod, sid, agent, None)
+            found = self._read_testers(pod, sid, agent)
             kept = None if found is None else encode_json(found)
             self._keep(version, ("body", pod, sid, agent), kept)
         return kept  # type: ignore[no-any-return]
 
-    def _read_testers(self, pod: str, sid: str, agent: str, account: AccountInfo | None) -> list[dict[str, Any]] | None:
+    def _read_testers(self, pod: str, sid: str, agent: str) -> list[dict[str, Any]] | None:
         db = self._db()
-        listed = account.explicit if account is not None else None
-        if listed is None:
-            listed = db.execute("SELECT 1 FROM accounts WHERE pod = ? AND sid = ?", (pod, sid)).fetchone() is not None
+        listed = db.execute("SELECT 1 FROM accounts WHERE pod = ? AND sid = ?", (pod, sid)).fetchone() is not None
         if listed:
             row = db.execute(
                 "SELECT testers FROM agents WHERE pod = ? AND sid = ? AND agent_number = ?",
                 (pod, sid, agent),
             ).fetchone()
             return None if row is None else list(json.loads(row[0]))
-        default = account.template if account is not None else self.control().default_account
+        default = self.control().default_account
         if default is None or agent not in default.agents:
             return None
         if db.execute(

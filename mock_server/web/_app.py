@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -32,7 +32,15 @@ from ..core import (
     state_validator,
     strict_json,
 )
-from ._fast import DROP_MESSAGE, ConnectionDropped, FastApi, api_key, crash_response, wsgi_response
+from ._fast import (
+    DROP_MESSAGE,
+    ConnectionDropped,
+    FastApi,
+    api_key,
+    crash_response,
+    query_is_utf8,
+    wsgi_response,
+)
 
 __all__ = ["API_ROUTES", "DROP_MESSAGE", "ConnectionDropped", "MockHandle", "create_app"]
 
@@ -165,10 +173,9 @@ def _is_utf8(environ: dict[str, Any]) -> bool:
     """WSGI hands over raw bytes as latin-1 text; Kaleyra's paths and parameters are UTF-8."""
     try:
         environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
-        unquote_to_bytes(environ.get("QUERY_STRING", "").encode("latin-1")).decode("utf-8")
     except UnicodeError:
         return False
-    return True
+    return query_is_utf8(environ.get("QUERY_STRING", ""))
 
 
 def _is_control_path() -> bool:

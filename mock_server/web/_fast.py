@@ -28,6 +28,7 @@ __all__ = [
     "FastApi",
     "api_key",
     "crash_response",
+    "query_is_utf8",
     "route_pattern",
     "wsgi_response",
 ]
@@ -81,7 +82,7 @@ class FastApi:
         query = environ.get("QUERY_STRING", "")
         if method not in _FAST_METHODS or not path.isascii() or not query.isascii():
             return self.app(environ, start_response)
-        if "%" in query and not _query_is_utf8(query):
+        if "%" in query and not query_is_utf8(query):
             return self.app(environ, start_response)
         found = self._match(path, method)
         if found is None:  # not an API route, or a 405 with its Allow header: Flask's
@@ -135,7 +136,8 @@ def _parse_query(query: str) -> list[tuple[str, str]]:
     return [(name, value) for name, _, value in (part.partition("=") for part in query.split("&") if part)]
 
 
-def _query_is_utf8(query: str) -> bool:
+def query_is_utf8(query: str) -> bool:
+    """Percent-escapes decode to UTF-8 (WSGI hands the query over as latin-1 text)."""
     try:
         unquote_to_bytes(query.encode("latin-1")).decode("utf-8")
     except UnicodeError:
