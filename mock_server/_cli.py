@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import json
 import shutil
 import signal
 import socket
@@ -20,6 +19,8 @@ import yaml
 
 from .core import (
     DEFAULT_JOURNAL_LIMIT,
+    INVALID_JSON,
+    MAX_DEPTH,
     Armed,
     SpecIndex,
     SqliteStore,
@@ -29,6 +30,8 @@ from .core import (
     load_yaml,
     merge_seed,
     state_validator,
+    strict_json,
+    too_deep,
 )
 
 __all__ = ["build_parser", "main"]
@@ -85,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="fault: answer this share (0..1) of API requests with a documented 5xx",
     )
     p.add_argument("--fault-seed", type=int, help="seed for --random-5xx, for repeatable runs")
+    p.add_argument(
+        "--read-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="the most a client may take to send a request's headers, and again its body "
+        "(default 10; a body cut short answers 408)",
+    )
     p.add_argument("--log-level", default="error", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -112,11 +123,15 @@ def _load_seed(spec: SpecIndex, path: Path | None) -> StateData:
     doc: dict[str, Any] = default_seed_document(spec)
     if path is not None:
         try:
-            overlay = json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path)
-        except yaml.YAMLError as exc:
-            raise StateError(f"/: not valid YAML: {exc}") from None
+            overlay = strict_json(path.read_bytes()) if path.suffix == ".json" else load_yaml(path)
+        except (yaml.YAMLError, RecursionError) as exc:
+            raise StateError(f"/: not valid YAML: {type(exc).__name__}") from None
+        if overlay is INVALID_JSON:
+            raise StateError(f"/: not strict JSON (UTF-8, no NaN, no name twice, at most {MAX_DEPTH} levels deep)")
         if not isinstance(overlay, dict):
             raise StateError("/: a seed file holds a JSON or YAML object")
+        if too_deep(overlay):
+            raise StateError(f"/: nested more than {MAX_DEPTH} levels deep")
         doc = merge_seed(doc, overlay)
     return StateData.from_document(doc, state_validator(spec))
 
@@ -164,9 +179,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = build_parser().parse_args(argv)
     err = sys.stderr
+    from .web._server import DEFAULT_READ_TIMEOUT, WorkerSettings, serve
+
+    read_timeout = DEFAULT_READ_TIMEOUT if args.read_timeout is None else args.read_timeout
     for name, value, low, high in (
         ("--random-5xx", args.random_5xx, 0, 1),
         ("--latency-ms", args.latency_ms, 0, 120000),
+        ("--read-timeout", read_timeout, 0.1, 60),
     ):
         if not low <= value <= high:
             print(f"kaleyra-mock: {name} must be between {low} and {high}", file=err)
@@ -223,8 +242,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         print("\n".join(lines), flush=True)
 
-        from .web._server import WorkerSettings, serve
-
         settings = WorkerSettings(
             db_path=str(db_path),
             default_pod=args.default_pod,
@@ -233,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             journal=not args.no_journal,
             journal_limit=args.journal_limit,
             error_layout=args.error_layout,
+            read_timeout=read_timeout,
         )
         serve(settings, host=args.host, port=port, workers=args.workers, log_level=args.log_level)
     finally:

@@ -5,16 +5,8 @@ only turns HTTP into `ApiRequest` and `ApiResponse` back into HTTP.
 """
 
 from ._control import CONTROL_SPEC_PATH, ControlError, ControlPlane
-from ._engine import (
-    FAULT_KINDS,
-    INVALID_JSON,
-    ApiRequest,
-    ApiResponse,
-    Engine,
-    MockConfig,
-    mock_error_body,
-    strict_json,
-)
+from ._engine import FAULT_KINDS, ApiRequest, ApiResponse, Engine, MockConfig, mock_error_body
+from ._json import INVALID_JSON, MAX_DEPTH, strict_json, too_deep
 from ._pods import POD_HOSTS, PODS, Pod, pod_from_host, resolve_pod
 from ._spec import SPEC_PATH, Example, Operation, SpecIndex, encode_json, load_yaml
 from ._sqlite import SqliteStore
@@ -35,6 +27,7 @@ __all__ = [
     "DEFAULT_JOURNAL_LIMIT",
     "FAULT_KINDS",
     "INVALID_JSON",
+    "MAX_DEPTH",
     "PODS",
     "POD_HOSTS",
     "SPEC_PATH",
@@ -68,4 +61,5 @@ __all__ = [
     "resolve_pod",
     "state_validator",
     "strict_json",
+    "too_deep",
 ]

@@ -6,14 +6,14 @@ faults -> auth -> Content-Type -> armed scenario -> Prefer -> magic agent -> sta
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Literal
 
+from ._json import INVALID_JSON, strict_json
 from ._pods import Pod
 from ._spec import Example, Operation, SpecIndex, encode_json
 from ._state import hash_key
@@ -21,8 +21,6 @@ from ._store import Armed, Control, Store
 
 __all__ = [
     "FAULT_KINDS",
-    "INVALID_JSON",
-    "strict_json",
     "ApiRequest",
     "ApiResponse",
     "Engine",
@@ -84,27 +82,6 @@ def mock_error_body(code: str, message: str, error_code: str, error_message: str
             "error": {"error_code": error_code, "error_message": error_message},
         }
     )
-
-
-INVALID_JSON: Any = object()
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def strict_json(raw: bytes | str) -> Any:
-    """Parsed JSON, or `INVALID_JSON` for what RFC 8259 refuses or UTF-8 cannot carry.
-
-    Python's json accepts NaN and Infinity and lone surrogates ("\\ud800"), and recurses
-    on nesting; each of those would later fail with a 500, so they are refused here.
-    """
-    try:
-        doc = json.loads(raw, parse_constant=_refuse_constant)
-        json.dumps(doc, ensure_ascii=False).encode("utf-8")
-    except (ValueError, UnicodeError, RecursionError):
-        return INVALID_JSON
-    return doc
 
 
 def _is_json_media_type(value: str) -> bool:

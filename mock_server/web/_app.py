@@ -32,17 +32,18 @@ from ..core import (
     state_validator,
     strict_json,
 )
-from ._fast import (
-    DROP_MESSAGE,
+from ._fast import FastApi
+from ._http import (
     ConnectionDropped,
-    FastApi,
+    Unreadable,
     api_key,
     crash_response,
-    query_is_utf8,
+    read_body,
+    request_problem,
     wsgi_response,
 )
 
-__all__ = ["API_ROUTES", "DROP_MESSAGE", "ConnectionDropped", "MockHandle", "create_app"]
+__all__ = ["API_ROUTES", "ConnectionDropped", "MockHandle", "create_app"]
 
 log = logging.getLogger("mock_server")
 
@@ -57,8 +58,6 @@ API_ROUTES: tuple[tuple[str, dict[str, str]], ...] = (
     ("/v1/<sid>/rcs/agent/<agent:agent_number>", {"DELETE": "deleteAgent"}),
     ("/v1/<sid>/rcs/agent/", {"DELETE": "deleteAgentWithoutNumber"}),
 )
-
-MAX_BODY = 8 * 1024 * 1024
 
 
 class _AgentConverter(BaseConverter):
@@ -105,7 +104,6 @@ def create_app(
     handle = MockHandle(Engine(spec, store, config), ControlPlane(spec, store), store, spec, config)
 
     app = Flask("mock_server")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.url_map.converters["agent"] = _AgentConverter
     app.url_map.converters["pod"] = _PodConverter
     app.url_map.merge_slashes = False
@@ -139,7 +137,7 @@ def _path_prefix() -> str | None:
 
 
 def _to_flask(response: ApiResponse) -> Response:
-    status, headers, body = wsgi_response(response)
+    status, headers, body = wsgi_response(response, request.environ)
     return Response(body, status=status, headers=headers)
 
 
@@ -151,31 +149,27 @@ def _api_view(handle: MockHandle, ops: dict[str, str]) -> Callable[..., Response
         method = request.method
         op_id = ops["GET" if method == "HEAD" else method]
         environ = request.environ
+        pod = resolve_pod(environ.get("HTTP_HOST"), pod_prefix, default_pod)
+        try:
+            body = read_body(environ) if method == "POST" else b""
+        except Unreadable as exc:
+            return _to_flask(engine.unreadable(exc.status, method, request.path, pod, exc.detail))
         api_request = ApiRequest(
             operation_id=op_id,
             method=method,
             path=request.path,
-            pod=resolve_pod(environ.get("HTTP_HOST"), pod_prefix, default_pod),
+            pod=pod,
             sid=sid,
             path_agent=agent_number,
             query=tuple(request.args.items(multi=True)),
             api_key=api_key(environ),
             content_type=environ.get("CONTENT_TYPE") or None,
             prefer=environ.get("HTTP_PREFER"),
-            body=request.get_data(cache=False) if method == "POST" else b"",
+            body=body,
         )
         return _to_flask(engine.handle(api_request))
 
     return view
-
-
-def _is_utf8(environ: dict[str, Any]) -> bool:
-    """WSGI hands over raw bytes as latin-1 text; Kaleyra's paths and parameters are UTF-8."""
-    try:
-        environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
-    except UnicodeError:
-        return False
-    return query_is_utf8(environ.get("QUERY_STRING", ""))
 
 
 def _is_control_path() -> bool:
@@ -190,13 +184,13 @@ def _register_error_handlers(app: Flask, handle: MockHandle) -> None:
         return resolve_pod(request.environ.get("HTTP_HOST"), _path_prefix(), handle.config.default_pod)
 
     @app.before_request
-    def refuse_invalid_utf8() -> Response | None:
-        if _is_utf8(request.environ):
+    def refuse_unreadable() -> Response | None:
+        problem = request_problem(request.environ)
+        if problem is None:
             return None
-        detail = "the request path or query string is not valid UTF-8"
         if _is_control_path():
-            return _control_error(ControlError(400, detail))
-        return _to_flask(engine.unreadable(400, request.method, request.path, pod(), detail))
+            return _control_error(ControlError(problem.status, problem.detail))
+        return _to_flask(engine.unreadable(problem.status, request.method, request.path, pod(), problem.detail))
 
     @app.errorhandler(NotFound)
     def not_found(_exc: NotFound) -> Response:
@@ -242,6 +236,7 @@ def _control_error(exc: ControlError) -> Response:
         403: "FORBIDDEN",
         404: "NOT_FOUND",
         405: "METHOD_NOT_ALLOWED",
+        408: "REQUEST_TIMEOUT",
         413: "TOO_LARGE",
         415: "UNSUPPORTED_MEDIA_TYPE",
     }.get(exc.status, "INVALID_CONTROL_REQUEST")
@@ -250,7 +245,11 @@ def _control_error(exc: ControlError) -> Response:
 
 
 def _body() -> Any:
-    doc = strict_json(request.get_data(cache=False))
+    try:
+        raw = read_body(request.environ)
+    except Unreadable as exc:
+        raise ControlError(exc.status, exc.detail) from None
+    doc = strict_json(raw)
     if doc is INVALID_JSON:
         raise ControlError(400, "the body must be a JSON document (UTF-8, no NaN, not nested absurdly deep)")
     return doc

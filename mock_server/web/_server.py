@@ -1,27 +1,29 @@
 """Serving the mock with granian: a parent that prepares the shared SQLite store, and
-worker processes that each build their own app on it.
+worker processes that each build their own app on it, behind `RsgiBridge`.
 
 Granian, not gunicorn: on this 2-core machine a lean Flask app served 3,200 / 8,100 /
 8,500 req/s at 1 / 8 / 64 connections under granian with 2 workers, against 1,900 /
-4,900 / 3,800 (gthread) and 2,500 / 4,100 / 4,100 (sync) under gunicorn.
+4,900 / 3,800 (gthread) and 2,500 / 4,100 / 4,100 (sync) under gunicorn. Its RSGI
+interface, not its WSGI one: see `_rsgi.py`.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from flask import Flask
-
 from ..core import DEFAULT_JOURNAL_LIMIT, MockConfig, SqliteStore
-from ._app import DROP_MESSAGE, ConnectionDropped, create_app
+from ._app import create_app
+from ._rsgi import RsgiBridge
 
-__all__ = ["WORKER_ENV", "WorkerSettings", "serve", "worker_app"]
+__all__ = ["DEFAULT_READ_TIMEOUT", "WORKER_ENV", "WorkerSettings", "serve", "worker_app"]
 
 WORKER_ENV = "KALEYRA_MOCK_WORKER_SETTINGS"
+# Seconds a client may take to send a request's headers, and again its body; an 8 MiB body
+# takes milliseconds on loopback, so only a stalled or trickling client ever meets it.
+DEFAULT_READ_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class WorkerSettings:
     journal: bool = True
     journal_limit: int = DEFAULT_JOURNAL_LIMIT
     error_layout: str = "error"
+    read_timeout: float = DEFAULT_READ_TIMEOUT
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -44,32 +47,8 @@ class WorkerSettings:
         return cls(**json.loads(os.environ[WORKER_ENV]))
 
 
-class _QuietDrops(logging.Filter):
-    """The connection_reset fault is on purpose: keep its traceback out of the log."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, ConnectionDropped):
-            return False
-        text = record.getMessage()
-        return not (record.exc_text or "").endswith(_DROP_MARK) and _DROP_MARK not in text
-
-
-_DROP_MARK = "ConnectionDropped: " + DROP_MESSAGE
-
-
-def _quiet_drops() -> None:
-    """Granian's Rust side logs through child loggers of `_granian`, whose own filters a
-    parent's never see: the filter goes on the handlers every record ends up at."""
-    quiet = _QuietDrops()
-    for name in ("_granian", ""):
-        for handler in logging.getLogger(name).handlers:
-            handler.addFilter(quiet)
-
-
-def worker_app() -> Flask:
+def worker_app() -> RsgiBridge:
     settings = WorkerSettings.from_env()
-    _quiet_drops()
     store = SqliteStore(settings.db_path, journal_limit=settings.journal_limit)
     config = MockConfig(
         default_pod="na" if settings.default_pod == "na" else "in",
@@ -77,26 +56,28 @@ def worker_app() -> Flask:
         journal=settings.journal,
         error_layout="data" if settings.error_layout == "data" else "error",
     )
-    return create_app(store, config, control_plane=settings.control_plane)
+    return RsgiBridge(
+        create_app(store, config, control_plane=settings.control_plane), read_timeout=settings.read_timeout
+    )
 
 
 def serve(settings: WorkerSettings, *, host: str, port: int, workers: int, log_level: str = "warning") -> None:
     """Blocks until SIGINT or SIGTERM; granian then stops its workers gracefully."""
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
 
     os.environ[WORKER_ENV] = settings.to_env()
     options: dict[str, Any] = {
         "address": host,
         "port": port,
-        "interface": Interfaces.WSGI,
+        "interface": Interfaces.RSGI,
         "workers": workers,
         "factory": True,
         "log_level": log_level,
         "log_access": False,
         "websockets": False,
-        "blocking_threads": 8,
-        "backpressure": 64,
+        "http1_settings": HTTP1Settings(header_read_timeout=max(1, int(settings.read_timeout * 1000))),
         "workers_kill_timeout": 5,
     }
     Granian("mock_server.web._server:worker_app", **options).serve()

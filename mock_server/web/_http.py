@@ -1,0 +1,186 @@
+"""Reading a WSGI request and writing a WSGI answer: the HTTP rules every route shares.
+
+One place for each rule, whoever serves the app (granian through `_rsgi.py`, or a test
+client in-process): how a body is read and bounded, what a request must carry to be read at
+all (RFC 9110 and 9112), how a header appearing twice is told apart, how an `ApiResponse`
+becomes status, headers and body. Refusals are raised as `Unreadable` and rendered by the
+plane they belong to; their messages name the rule, never the refused value.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from werkzeug.http import HTTP_STATUS_CODES
+
+from ..core import ApiResponse, mock_error_body
+
+__all__ = [
+    "BODY_PROBLEM",
+    "DEFERRED_LATENCY",
+    "DROP_MESSAGE",
+    "MAX_BODY",
+    "ConnectionDropped",
+    "Unreadable",
+    "api_key",
+    "crash_response",
+    "query_is_utf8",
+    "read_body",
+    "request_problem",
+    "status_line",
+    "wsgi_response",
+]
+
+MAX_BODY = 8 * 1024 * 1024
+
+# Set by a server that reads the body itself before calling the app (`_rsgi.py`): why it
+# stopped reading ("too_large" or "timeout"). The app then answers 413 or 408 in its envelope.
+BODY_PROBLEM = "mock_server.body_problem"
+# Set by a server that waits asynchronously (`_rsgi.py`): a list the app appends a `latency`
+# fault's delay to, instead of sleeping on the server's only thread.
+DEFERRED_LATENCY = "mock_server.deferred_latency"
+
+_STATUS_LINES = {code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in HTTP_STATUS_CODES}
+# RFC 9110 section 4.2.3 (uri-host) and 7.2: a reg-name, an IPv4 literal or an IP literal, then an optional port.
+_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+;=]*)(?::[0-9]*)?")
+
+
+class Unreadable(Exception):
+    """A request the mock will not read: `status` and a `detail` that never quotes the request."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def status_line(code: int) -> str:
+    """As werkzeug spells it, so every answer sends the same status line."""
+    return _STATUS_LINES.get(code) or f"{code} UNKNOWN"
+
+
+def api_key(environ: dict[str, Any]) -> str | None:
+    """Whitespace around a header value is not part of it (RFC 9110 section 5.5)."""
+    return (environ.get("HTTP_API_KEY") or "").strip() or None
+
+
+def query_is_utf8(query: str) -> bool:
+    """Percent-escapes decode to UTF-8 (WSGI hands the query over as latin-1 text)."""
+    try:
+        unquote_to_bytes(query.encode("latin-1")).decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
+
+
+def _path_is_utf8(path: str) -> bool:
+    """PATH_INFO is latin-1 text of the decoded bytes. A server that decodes the path for us
+    (granian's RSGI) turns bytes that are not UTF-8 into U+FFFD, so that character is refused
+    too, in-process as well, so both ways of serving agree."""
+    try:
+        decoded = path.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return False
+    return "\ufffd" not in decoded
+
+
+def request_problem(environ: dict[str, Any]) -> Unreadable | None:
+    """What makes a request unreadable before any route looks at it, or None.
+
+    - the path or query is not UTF-8 (Kaleyra's paths and parameters are text);
+    - HTTP/1.1 without a Host, or with two of them, or with one that is no host
+      (RFC 9112 section 3.2: a server MUST answer 400);
+    - a field that may appear once appearing twice: a server joins repeated field lines
+      with commas (RFC 9110 section 5.3), and neither an api key nor a media type has one.
+    """
+    if not _path_is_utf8(environ.get("PATH_INFO", "")) or not query_is_utf8(environ.get("QUERY_STRING", "")):
+        return Unreadable(400, "the request path or query string is not valid UTF-8")
+    host = environ.get("HTTP_HOST")
+    if host is None:
+        if environ.get("SERVER_PROTOCOL") == "HTTP/1.1":
+            return Unreadable(400, "an HTTP/1.1 request must carry a Host header")
+    elif not _HOST.fullmatch(host.strip()):
+        return Unreadable(400, "the Host header must name one host (it appears twice, or is no host)")
+    if "," in (environ.get("HTTP_API_KEY") or ""):
+        return Unreadable(400, "the api-key header must appear once")
+    if "," in (environ.get("CONTENT_TYPE") or "").split(";", 1)[0]:
+        return Unreadable(400, "the Content-Type header must appear once")
+    return None
+
+
+def read_body(environ: dict[str, Any]) -> bytes:
+    """The whole body, however it was framed, or `Unreadable` (413 past `MAX_BODY`, 408 when the
+    client stopped sending it, 400 when it is shorter than its Content-Length).
+
+    A chunked body has no Content-Length; it is read up to one byte past the limit, so a
+    body of exactly `MAX_BODY` bytes is taken whole and one byte more is refused.
+    """
+    problem = environ.get(BODY_PROBLEM)
+    if problem == "too_large":
+        raise Unreadable(413, f"the request body is larger than {MAX_BODY} bytes")
+    if problem is not None:
+        raise Unreadable(408, "the request body did not arrive in time")
+    raw_length = (environ.get("CONTENT_LENGTH") or "").strip()
+    stream = environ["wsgi.input"]
+    if raw_length:
+        if not raw_length.isdigit():
+            raise Unreadable(400, "Content-Length must be a number of bytes")
+        length = int(raw_length)
+        if length > MAX_BODY:
+            raise Unreadable(413, f"the request body is larger than {MAX_BODY} bytes")
+        data = stream.read(length) if length else b""
+        if len(data) < length:
+            raise Unreadable(400, "the request body is shorter than its Content-Length")
+        return bytes(data)
+    chunked = "chunked" in (environ.get("HTTP_TRANSFER_ENCODING") or "").lower()
+    if not (chunked or environ.get("wsgi.input_terminated")):
+        return b""  # no framing, no body (RFC 9112 section 6.3)
+    data = stream.read(MAX_BODY + 1)
+    if len(data) > MAX_BODY:
+        raise Unreadable(413, f"the request body is larger than {MAX_BODY} bytes")
+    return bytes(data)
+
+
+def crash_response(exc: Exception) -> ApiResponse:
+    """A bug in the mock, never a scenario: said in the envelope; the traceback stays in the log."""
+    body = mock_error_body("MOCK500", "The mock failed", "MOCK_INTERNAL_ERROR", type(exc).__name__)
+    return ApiResponse(500, body, (("Content-Type", "application/json"),), None, "crash")
+
+
+def wsgi_response(response: ApiResponse, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], Iterable[bytes]]:
+    """Status, headers and body as every route sends them (Content-Length always set).
+
+    A `latency` fault's delay is handed to the server when it waits asynchronously
+    (`DEFERRED_LATENCY`); in-process the calling thread sleeps.
+    """
+    if response.latency_s:
+        deferred = environ.get(DEFERRED_LATENCY)
+        if deferred is not None:
+            deferred.append(response.latency_s)
+        else:
+            time.sleep(response.latency_s)
+    headers = list(response.headers)
+    headers.append(("X-Mock-Source", response.source))
+    if response.example:
+        headers.append(("X-Mock-Example", response.example))
+    body = response.body
+    headers.append(("Content-Length", str(len(body))))
+    if response.transport_fault == "connection_reset":
+        return response.status, headers, _dropped(body)
+    return response.status, headers, [body]
+
+
+DROP_MESSAGE = "connection_reset fault: connection dropped mid-response"
+
+
+class ConnectionDropped(Exception):
+    """Raised mid-response by the connection_reset fault: the server drops the connection."""
+
+
+def _dropped(body: bytes) -> Iterator[bytes]:
+    yield body[: len(body) // 2]
+    raise ConnectionDropped(DROP_MESSAGE)

@@ -1,0 +1,175 @@
+"""The server's side of the one WSGI app: granian's RSGI interface, bridged to WSGI.
+
+Why not granian's own WSGI interface: it calls the app as soon as the headers are in, and
+`wsgi.input.read()` then holds one of the worker's few Python threads for as long as the
+client takes to send the body, with no timeout (granian issue #728, closed "wontfix"): 40
+clients that stall mid-upload froze every worker. Here the body is read asynchronously,
+bounded in size (`MAX_BODY`, whatever the framing) and in time (`read_timeout`), before the
+app is called; a stalled upload holds only its own connection. The app then runs on the
+worker's event-loop thread: it never blocks on the network, and a `latency` fault's delay
+is awaited (`DEFERRED_LATENCY`), so delayed answers hold no thread either. Measured on this
+machine (ARCHITECTURE.md), about 0.85-0.9x the throughput of granian's WSGI interface.
+
+The environ is what granian's WSGI interface would give, plus what RFC 9112 asks of an
+origin server: the authority of an absolute-form request target replaces the Host header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from io import BytesIO
+from typing import Any
+
+from ._http import BODY_PROBLEM, DEFERRED_LATENCY, MAX_BODY, ConnectionDropped, crash_response, wsgi_response
+
+__all__ = ["RsgiBridge"]
+
+log = logging.getLogger("mock_server")
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+# Methods whose body the app may read. A GET or DELETE body has no meaning here (RFC 9110
+# section 9.3) and is never waited for: a client cannot stall the mock with one.
+_READS_BODY = frozenset({"POST", "PUT", "PATCH"})
+_CGI_NAMES = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+
+
+def _cgi_name(header: str) -> str:
+    return _CGI_NAMES.get(header) or "HTTP_" + header.upper().replace("-", "_")
+
+
+class RsgiBridge:
+    """An RSGI application (granian's `__rsgi__` protocol) that serves a WSGI app."""
+
+    def __init__(self, app: WSGIApp, *, read_timeout: float, max_body: int = MAX_BODY) -> None:
+        self.app = app
+        self.read_timeout = read_timeout
+        self.max_body = max_body
+        self._names: dict[str, str] = {}
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Nothing to prepare: the app was built before the loop started."""
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Nothing to release: the app's store closes with the process."""
+
+    async def __rsgi__(self, scope: Any, proto: Any) -> None:
+        if scope.proto != "http":  # websockets are off; nothing else reaches an RSGI app
+            return
+        environ = self._environ(scope)
+        body = b""
+        if environ["REQUEST_METHOD"] in _READS_BODY and (
+            "HTTP_TRANSFER_ENCODING" in environ or environ.get("CONTENT_LENGTH", "0").strip() not in ("", "0")
+        ):
+            read = await self._read_body(proto)
+            if read is None:
+                return  # the client went away mid-body: nobody to answer
+            body, problem = read
+            if problem is not None:
+                environ[BODY_PROBLEM] = problem
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["wsgi.input"] = BytesIO(body)
+        delays: list[float] = []
+        environ[DEFERRED_LATENCY] = delays
+        status, headers, chunks = self._call(environ)
+        if delays:
+            await asyncio.sleep(sum(delays))
+        if isinstance(chunks, bytes):
+            proto.response_bytes(status, headers, chunks)
+            return
+        transport = proto.response_stream(status, headers)
+        for chunk in chunks:  # the connection_reset fault: part of the body, then no more
+            await transport.send_bytes(chunk)
+
+    def _environ(self, scope: Any) -> dict[str, Any]:
+        server, _, port = scope.server.rpartition(":")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": scope.method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": scope.path.encode("utf-8").decode("latin-1"),
+            "QUERY_STRING": scope.query_string,
+            "SERVER_NAME": server,
+            "SERVER_PORT": port,
+            "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",
+            "REMOTE_ADDR": scope.client.rpartition(":")[0],
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": scope.scheme,
+            "wsgi.errors": _LOG_STREAM,
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+        }
+        names = self._names
+        for header, value in scope.headers.items():  # one item per field line; values that are not text are left out
+            name = names.get(header)
+            if name is None:
+                name = names[header] = _cgi_name(header)
+            seen = environ.get(name)
+            environ[name] = value if seen is None else f"{seen}, {value}"  # RFC 9110 section 5.3
+        if scope.authority is not None:  # RFC 9112 section 3.2.2: absolute-form wins over Host
+            environ["HTTP_HOST"] = scope.authority
+        return environ
+
+    async def _read_body(self, proto: Any) -> tuple[bytes, str | None] | None:
+        """(body, None), (what was read, "too_large" | "timeout"), or None when the client left."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.read_timeout):
+                async for chunk in proto:
+                    size += len(chunk)
+                    if size > self.max_body:
+                        return b"", "too_large"
+                    chunks.append(chunk)
+        except TimeoutError:
+            return b"", "timeout"
+        except RuntimeError:  # granian's RSGIProtocolError / RSGIProtocolClosed: the connection ended
+            return None
+        return b"".join(chunks), None
+
+    def _call(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes | list[bytes]]:
+        """The WSGI call; a body that raises `ConnectionDropped` comes back as the chunks before it."""
+        started: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            started[:] = [status, headers]
+
+        try:
+            result = self.app(environ, start_response)
+            chunks: list[bytes] = []
+            try:
+                for chunk in result:
+                    chunks.append(chunk)
+            except ConnectionDropped:
+                return int(started[0][:3]), started[1], chunks
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+            return int(started[0][:3]), started[1], b"".join(chunks)
+        except Exception as exc:
+            log.exception("mock_server: unhandled error serving %s", environ.get("PATH_INFO", ""))
+            status, headers, body = wsgi_response(crash_response(exc), environ)
+            return status, headers, b"".join(body)
+
+
+class _LogStream:
+    """`wsgi.errors`: what the app writes there goes to the mock's log."""
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            log.error("%s", text.rstrip())
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        """Every write is already in the log."""
+
+
+_LOG_STREAM = _LogStream()
