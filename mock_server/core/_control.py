@@ -58,7 +58,7 @@ class ControlPlane:
     def _check_agents(self, agents: Mapping[str, Any]) -> None:
         for agent, testers in agents.items():
             if not agent or "/" in agent:
-                raise ControlError(400, f"/agents: {agent!r} is not an agent number")
+                raise ControlError(400, "/agents: an agent number is a non-empty text without '/'")
             self._check_testers(testers, f"/agents/{agent}")
 
     # -- whole state ---------------------------------------------------------------
@@ -122,7 +122,7 @@ class ControlPlane:
     def get_account(self, pod: str, sid: str) -> dict[str, Any]:
         acc = self.store.dump().accounts.get((pod, sid))
         if acc is None:
-            raise ControlError(404, f"no listed account {pod}/{sid}")
+            raise ControlError(404, "no listed account for this pod and SID")
         return {"pod": pod, "sid": sid, **acc.to_document()}
 
     def put_account(self, pod: str, sid: str, doc: Any) -> dict[str, Any]:
@@ -141,7 +141,7 @@ class ControlPlane:
             return state.accounts.pop((pod, sid), None) is not None
 
         if not self.store.mutate(apply):
-            raise ControlError(404, f"no listed account {pod}/{sid}")
+            raise ControlError(404, "no listed account for this pod and SID")
         return {"status": "removed"}
 
     def _agents_of(self, state: StateData, pod: str | None, sid: str | None) -> dict[str, list[dict[str, Any]]]:
@@ -151,7 +151,7 @@ class ControlPlane:
             return state.default_account.agents
         acc = state.accounts.get((pod, sid))
         if acc is None:
-            raise ControlError(404, f"no listed account {pod}/{sid}; PUT /__mock/accounts/{pod}/{sid} first")
+            raise ControlError(404, "no listed account for this pod and SID; PUT it under /__mock/accounts/ first")
         return acc.agents
 
     def put_agent(self, pod: str | None, sid: str | None, agent: str, doc: Any) -> dict[str, Any]:
@@ -172,7 +172,7 @@ class ControlPlane:
             return self._agents_of(state, pod, sid).pop(agent, None) is not None
 
         if not self.store.mutate(apply):
-            raise ControlError(404, f"no agent {agent}")
+            raise ControlError(404, "no such agent")
         return {"status": "removed"}
 
     def add_tester(self, pod: str | None, sid: str | None, agent: str, doc: Any) -> dict[str, Any]:
@@ -181,7 +181,7 @@ class ControlPlane:
         def apply(state: StateData) -> int:
             agents = self._agents_of(state, pod, sid)
             if agent not in agents:
-                raise ControlError(404, f"no agent {agent}")
+                raise ControlError(404, "no such agent")
             agents[agent].append(copy.deepcopy(doc))
             return len(agents[agent])
 
@@ -192,11 +192,11 @@ class ControlPlane:
         def apply(state: StateData) -> int:
             agents = self._agents_of(state, pod, sid)
             if agent not in agents:
-                raise ControlError(404, f"no agent {agent}")
+                raise ControlError(404, "no such agent")
             kept = [t for t in agents[agent] if t.get("id") != tester_id]
             removed = len(agents[agent]) - len(kept)
             if not removed:
-                raise ControlError(404, f"agent {agent} has no tester with id {tester_id!r}")
+                raise ControlError(404, "the agent has no tester with this id")
             agents[agent] = kept
             return removed
 
@@ -208,9 +208,8 @@ class ControlPlane:
         match = dict(doc.get("match", {}))
         op = match.get("operation")
         if op is not None and op not in self.spec.operations:
-            raise ControlError(
-                400, f"/match/operation: {op!r} is no operationId; valid: {', '.join(self.spec.operations)}"
-            )
+            valid = ", ".join(self.spec.operations)
+            raise ControlError(400, f"/match/operation: not an operationId; valid: {valid}")
         return match
 
     def arm_scenario(self, doc: Any) -> dict[str, Any]:
@@ -223,9 +222,7 @@ class ControlPlane:
             ops = [o for o in ops if wanted in (o.operation_id, o.canonical)]
         if not ops:
             valid = ", ".join(self.spec.all_example_names())
-            raise ControlError(
-                400, f"/scenario: no operation that matches has an example {name!r}; valid names: {valid}"
-            )
+            raise ControlError(400, f"/scenario: no operation that matches has an example of that name; valid: {valid}")
         armed = self.store.arm(Armed(0, "scenario", name, doc.get("times", 1), params={}, **match))
         return armed.to_document()
 
@@ -243,7 +240,7 @@ class ControlPlane:
     def disarm(self, kind: ArmedKind, armed_id: int | None) -> dict[str, Any]:
         count = self.store.disarm(kind, armed_id)
         if armed_id is not None and not count:
-            raise ControlError(404, f"no armed {kind} {armed_id}")
+            raise ControlError(404, f"no armed {kind} with this id")
         return {"status": "disarmed", "count": count}
 
     # -- journal ---------------------------------------------------------------------
@@ -251,10 +248,10 @@ class ControlPlane:
     def journal(self, args: Mapping[str, str]) -> list[dict[str, Any]]:
         unknown = set(args) - {"pod", "operation", "status", "limit"}
         if unknown:
-            raise ControlError(400, f"unknown journal filter(s): {', '.join(sorted(unknown))}")
+            raise ControlError(400, "unknown journal filter; valid: pod, operation, status, limit")
         pod = args.get("pod")
         if pod is not None and pod not in PODS:
-            raise ControlError(400, f"/pod: {pod!r} is not one of in, na")
+            raise ControlError(400, f"/pod: must be one of {', '.join(PODS)}")
         status = _int_arg(args, "status")
         limit = _int_arg(args, "limit")
         limit = DEFAULT_JOURNAL_LIMIT if limit is None else limit
@@ -272,7 +269,7 @@ def _int_arg(args: Mapping[str, str], name: str) -> int | None:
     if raw is None:
         return None
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
-        raise ControlError(400, f"/{name}: {raw!r} is not a whole number")
+        raise ControlError(400, f"/{name}: must be a whole number")
     return int(raw)
 
 

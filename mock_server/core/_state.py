@@ -56,17 +56,23 @@ def key_fingerprint(api_key: str | None) -> str | None:
     return None if not api_key else "sha256:" + hash_key(api_key)[:8]
 
 
-_NAMES_ONLY = frozenset({"required", "additionalProperties", "propertyNames", "dependentRequired"})
+_SCHEMA_NAMES_ONLY = frozenset({"required", "dependentRequired"})
 
 
 def describe_error(error: ValidationError) -> str:
     """Where a document breaks its schema and which rule, never the offending value: the
-    value may be an api key, and a refusal must not echo one."""
+    value may be an api key, and a refusal must not echo one. Nor a refused property name:
+    the messages kept whole name only the schema's own properties."""
     where = "/" + "/".join(str(p) for p in error.absolute_path)
-    if error.validator in _NAMES_ONLY:
-        return f"{where}: {error.message}"  # these messages name keys, not values
+    if error.validator in _SCHEMA_NAMES_ONLY:
+        return f"{where}: {error.message}"
+    if error.validator == "additionalProperties" and isinstance(error.schema, dict):
+        allowed = ", ".join(error.schema.get("properties", {})) or "none"
+        return f"{where}: a property the schema does not allow (allowed: {allowed})"
     rule = json.dumps(error.validator_value, default=str)
     rule = rule if len(rule) <= 120 else rule[:120] + "…"
+    if error.validator == "propertyNames":
+        return f"{where}: a property name must satisfy {rule}"
     return f"{where}: must satisfy {error.validator} {rule}"
 
 
@@ -195,7 +201,7 @@ class StateData:
             pods = PODS if acc.get("pod", "*") == "*" else (acc["pod"],)
             for pod in pods:
                 if (pod, acc["sid"]) in state.accounts:
-                    raise StateError(f"/accounts: account {pod}/{acc['sid']} is listed twice")
+                    raise StateError("/accounts: an account (pod and SID) is listed twice")
                 state.accounts[(pod, acc["sid"])] = AccountData.from_document(acc)
         for item in doc.get("deleted_default_agents", []):
             state.deleted_default.add((item["pod"], item["sid"], item["agent_number"]))

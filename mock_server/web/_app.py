@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -57,6 +58,7 @@ API_ROUTES: tuple[tuple[str, dict[str, str]], ...] = (
     ("/wsgw/v1/agent/testersbyagent", {"GET": "getTestersByAgentWsgw", "POST": "postTestersByAgentWsgw"}),
     ("/v1/<sid>/rcs/agent/<agent:agent_number>", {"DELETE": "deleteAgent"}),
     ("/v1/<sid>/rcs/agent/", {"DELETE": "deleteAgentWithoutNumber"}),
+    ("/v1/<sid>/rcs/agent", {"DELETE": "deleteAgentWithoutNumberOrSlash"}),
 )
 
 
@@ -115,7 +117,7 @@ def create_app(
         options: dict[str, Any] = {
             "methods": list(ops),
             "provide_automatic_options": False,
-            "strict_slashes": not rule.endswith("/"),
+            "strict_slashes": True,  # each slash variant is an operation of its own, never a redirect
         }
         app.add_url_rule(rule, f"api{index}", view, **options)
         app.add_url_rule("/<pod:pod_prefix>" + rule, f"api{index}_pod", view, **options)
@@ -166,6 +168,7 @@ def _api_view(handle: MockHandle, ops: dict[str, str]) -> Callable[..., Response
             content_type=environ.get("CONTENT_TYPE") or None,
             prefer=environ.get("HTTP_PREFER"),
             body=body,
+            content_encoding=environ.get("HTTP_CONTENT_ENCODING"),
         )
         return _to_flask(engine.handle(api_request))
 
@@ -183,31 +186,40 @@ def _register_error_handlers(app: Flask, handle: MockHandle) -> None:
     def pod() -> Any:
         return resolve_pod(request.environ.get("HTTP_HOST"), _path_prefix(), handle.config.default_pod)
 
+    def refuse_method(allow: list[str]) -> Response:
+        method = request.environ.get("REQUEST_METHOD", "")
+        if _is_control_path():
+            response = _control_error(ControlError(405, "this method is not allowed on this control path (see Allow)"))
+            response.headers["Allow"] = ", ".join(allow)
+            return response
+        key = api_key(request.environ)
+        return _to_flask(engine.reject("method_not_allowed", method, request.path, pod(), key, allow))
+
     @app.before_request
     def refuse_unreadable() -> Response | None:
-        problem = request_problem(request.environ)
-        if problem is None:
-            return None
-        if _is_control_path():
-            return _control_error(ControlError(problem.status, problem.detail))
-        return _to_flask(engine.unreadable(problem.status, request.method, request.path, pod(), problem.detail))
+        environ = request.environ
+        problem = request_problem(environ)
+        if problem is not None:
+            if _is_control_path():
+                return _control_error(ControlError(problem.status, problem.detail))
+            return _to_flask(engine.unreadable(problem.status, request.method, request.path, pod(), problem.detail))
+        method = environ.get("REQUEST_METHOD", "")
+        if method != method.upper():  # RFC 9110 section 9.1: methods are case-sensitive; werkzeug upper-cases them
+            allow = sorted(app.url_map.bind_to_environ(environ).allowed_methods())
+            if allow:  # an unknown path stays a 404
+                return refuse_method(allow)
+        return None
 
     @app.errorhandler(NotFound)
     def not_found(_exc: NotFound) -> Response:
         if _is_control_path():
-            return _control_error(ControlError(404, f"no control operation at {request.path}"))
+            return _control_error(ControlError(404, "no control operation at this path (see /__mock/openapi.yaml)"))
         key = api_key(request.environ)
         return _to_flask(engine.reject("not_found", request.method, request.path, pod(), key))
 
     @app.errorhandler(MethodNotAllowed)
     def method_not_allowed(exc: MethodNotAllowed) -> Response:
-        allow = sorted(exc.valid_methods or ())
-        if _is_control_path():
-            response = _control_error(ControlError(405, f"{request.method} is not allowed on {request.path}"))
-            response.headers["Allow"] = ", ".join(allow)
-            return response
-        key = api_key(request.environ)
-        return _to_flask(engine.reject("method_not_allowed", request.method, request.path, pod(), key, allow))
+        return refuse_method(sorted(exc.valid_methods or ()))
 
     @app.errorhandler(HTTPException)
     def unreadable(exc: HTTPException) -> Response:
@@ -255,20 +267,42 @@ def _body() -> Any:
     return doc
 
 
+# RFC 6454 section 6.2: an origin is scheme "://" host [":" port], and nothing else.
+_ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(?::[0-9]{1,5})?", re.ASCII)
+
+
 def _is_loopback_origin(origin: str) -> bool:
-    host = urlsplit(origin).hostname or ""
-    return host == "localhost" or host.startswith("127.") or host == "::1"
+    """Only a page served from this machine has a loopback host; `null` (a sandboxed or file
+    page) is not one, nor is a name that merely starts like one."""
+    match = _ORIGIN.fullmatch(origin)
+    if match is None:
+        return False
+    host = match.group(1).strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _has_body(environ: dict[str, Any]) -> bool:
+    length = (environ.get("CONTENT_LENGTH") or "").strip()
+    return (bool(length) and length != "0") or "HTTP_TRANSFER_ENCODING" in environ
 
 
 def _browser_guard() -> ControlError | None:
-    """A web page must not steer the mock: browsers send Origin, and a form cannot send JSON."""
-    origin = request.headers.get("Origin")
-    if origin and not _is_loopback_origin(origin):
-        return ControlError(403, f"requests from the web origin {origin} are refused")
-    if request.method in ("POST", "PUT", "DELETE", "PATCH"):
-        media = (request.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-        if media and media != "application/json":
-            return ControlError(415, "control requests with a body send Content-Type: application/json")
+    """A web page must not steer the mock. Browsers send Origin with every write, and only a
+    loopback origin is welcome; and a body must be `application/json`, which a page can send
+    only after a CORS preflight that the mock never grants. Either barrier stops a page alone."""
+    environ = request.environ
+    origin = environ.get("HTTP_ORIGIN")
+    if origin is not None and not _is_loopback_origin(origin.strip()):
+        return ControlError(403, "requests from a web page are refused; only loopback origins may steer the mock")
+    if environ.get("REQUEST_METHOD") in ("POST", "PUT", "PATCH", "DELETE") and _has_body(environ):
+        media = (environ.get("CONTENT_TYPE") or "").split(";", 1)[0].strip().lower()
+        if media != "application/json":
+            return ControlError(415, "a control request with a body sends Content-Type: application/json")
     return None
 
 

@@ -69,7 +69,7 @@ class RsgiBridge:
             body, problem = read
             if problem is not None:
                 environ[BODY_PROBLEM] = problem
-        environ["CONTENT_LENGTH"] = str(len(body))
+            environ["CONTENT_LENGTH"] = str(len(body))
         environ["wsgi.input"] = BytesIO(body)
         delays: list[float] = []
         environ[DEFERRED_LATENCY] = delays
