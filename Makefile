@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test contracts live bench bench-peers soak lint spec generate clean
+.PHONY: run test contracts live bench bench-peers soak lint lint-spec spec generate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/kaleyra-mock --port $(PORT) $(ARGS)
 
-# The whole check: lint, types, every test.
-test: $(STAMP)
+# The whole check: lint (code and spec), types, every test.
+test: $(STAMP) lint-spec
 	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts benchmarks soak
 	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts benchmarks soak
 	$(BIN)/mypy
@@ -53,7 +53,21 @@ benchmarks/peers/node_modules/.installed: benchmarks/peers/package-lock.json
 soak: $(STAMP)
 	$(BIN)/python -m soak.run $(ARGS)
 
-lint: $(STAMP)
+# openapi.yaml through Spectral (spectral:oas, .spectral.yaml) and Redocly (recommended,
+# redocly.yaml): any error fails. Both pinned by tools/lint/package-lock.json (about 85 MB).
+LINTERS := tools/lint/node_modules/.installed
+$(LINTERS): tools/lint/package-lock.json
+	@command -v npm >/dev/null || { echo "lint-spec: npm is missing, installing Debian's"; \
+		apt-get update -qq && apt-get install -y -qq npm >/dev/null; }
+	cd tools/lint && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint-spec: $(LINTERS)
+	tools/lint/node_modules/.bin/spectral lint --fail-severity error --display-only-failures openapi.yaml
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true tools/lint/node_modules/.bin/redocly lint \
+		--format summary openapi.yaml
+
+lint: $(STAMP) lint-spec
 	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts benchmarks soak
 	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts benchmarks soak
 	$(BIN)/mypy
@@ -64,7 +78,7 @@ spec:
 	cp openapi.yaml kaleyra_rcs/openapi.yaml
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis benchmarks/peers/node_modules
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis benchmarks/peers/node_modules tools/lint/node_modules
 
 # Regenerate the client from openapi.yaml (a test regenerates into a temp dir and fails on drift).
 generate: $(STAMP) spec

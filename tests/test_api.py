@@ -56,7 +56,8 @@ def _resolve(node: Any) -> Any:
 
 def _examples_of(status: int, response: Any) -> list[Documented]:
     response = _resolve(response)
-    headers = {name: str(_resolve(h)["example"]) for name, h in (response.get("headers") or {}).items()}
+    declared = {name: _resolve(h) for name, h in (response.get("headers") or {}).items()}
+    headers = {name: str(h["example"]) for name, h in declared.items() if "example" in h}  # Allow is computed
     examples = response.get("content", {}).get("application/json", {}).get("examples", {})
     return [Documented(name, status, _resolve(ex)["value"], headers) for name, ex in examples.items()]
 
@@ -252,8 +253,14 @@ def natural(client: FlaskClient, op_id: str, name: str) -> TestResponse:
         return call(client, "12345")
     if name == "missing_agent_number":
         return call(client, None)
+    if name == "bad_request" and op_id == "deleteAgent":  # a path that is not UTF-8
+        return client.delete("/in/v1/S/rcs/agent/%FF", headers=HEADERS)
     if name == "bad_request":
         return call(client, "48900&agent_number=48900")
+    if name == "not_found" and op_id == "deleteAgent":  # an encoded slash: decoded, no operation's path
+        return client.delete("/in/v1/S/rcs/agent/48%2F400", headers=HEADERS)
+    if name == "not_found":
+        return client.get("/in/v1/S%2FT/rcs/agent/testersbyagent?agent_number=48900", headers=HEADERS)
     if name == "rcs_not_enabled":
         put_account(client, "OFF", rcs_enabled=False, agents={"1": []})
         return call(client, "1", sid="OFF")
@@ -280,6 +287,8 @@ NATURAL = {
         "invalid_api_key",
         "unsupported_media_type",
         "method_not_allowed",
+        "bad_request",
+        "not_found",
     },
     "getTestersByAgent": {
         "testers",
@@ -290,6 +299,7 @@ NATURAL = {
         "missing_api_key",
         "invalid_api_key",
         "unsupported_media_type",
+        "not_found",
     },
 }
 
@@ -652,41 +662,67 @@ def test_scenario__prefer_code(client: FlaskClient, op_id: str, status: int) -> 
 def test_scenario__prefer_for_a_post_only_example(client: FlaskClient) -> None:
     path = "/in/v1/S/rcs/agent/testersbyagent?agent_number=48900"
     assert_example(send(client, "POST", path, {"Prefer": "example=invalid_json"}), "postTestersByAgent", "invalid_json")
-    assert send(client, "GET", path, {"Prefer": "example=invalid_json"}).status_code == 422
+    ignored = send(client, "GET", path, {"Prefer": "example=invalid_json"})  # RFC 7240: not an error
+    assert_example(ignored, "getTestersByAgent", "testers", "state")
+    assert "Preference-Applied" not in ignored.headers
 
 
 @pytest.mark.parametrize(
     "prefer",
     [
-        pytest.param("example=no_such_example", id="unknown-name"),
+        pytest.param("example=no_such_example_4711", id="unknown-name"),
         pytest.param("code=418", id="undocumented-code"),
         pytest.param("code=201", id="undocumented-2xx"),
-        pytest.param("code=abc", id="non-numeric-code"),
+        pytest.param("code=abc4711", id="non-numeric-code"),
         pytest.param("code=\u00b2", id="superscript-digit-code"),
         pytest.param("code=4\u00b900", id="code-with-superscript-digit"),
-        pytest.param("example=agent_not_found, code=500", id="example-code-mismatch"),
-        pytest.param("example=gateway_error; code=400", id="example-code-mismatch-2"),
+        pytest.param("example=" + "x" * 300_000, id="huge-name"),
     ],
 )
 @pytest.mark.parametrize("op_id", CANONICAL)
-def test_scenario__prefer_invalid(client: FlaskClient, op_id: str, prefer: str) -> None:
+def test_scenario__prefer_invalid_is_ignored_with_a_warning(client: FlaskClient, op_id: str, prefer: str) -> None:
+    """RFC 7240 section 2: a preference the server cannot honour MUST be ignored, not refused.
+    The answer is the natural one; a warning names the valid choices, never the refused one."""
     resp = CALL[op_id](client, headers={"Prefer": prefer})
-    assert resp.status_code == 422
-    assert resp.headers["Content-Type"] == "application/json"
-    got = body(resp)
-    assert got["code"] == "MOCK422"
+    assert_example(resp, op_id, NATURAL_OK[op_id], "state")
+    assert "Preference-Applied" not in resp.headers
+    warning = resp.headers["X-Mock-Warning"]
     for name in DOC[op_id]:
-        assert name in got["error"]["error_message"]
-    # Nothing happened: the agent is still there.
-    assert_example(CALL[op_id](client), op_id, NATURAL_OK[op_id], "state")
+        assert name in warning
+    refused = prefer.split("=", 1)[1]
+    assert refused not in warning and len(warning) < 2_000
+
+
+@pytest.mark.parametrize("op_id", CANONICAL)
+def test_scenario__prefer_example_and_a_code_it_lacks_takes_the_example(client: FlaskClient, op_id: str) -> None:
+    resp = CALL[op_id](client, headers={"Prefer": "example=agent_not_found, code=500"})
+    assert_example(resp, op_id, "agent_not_found", "prefer")
+    assert resp.headers["Preference-Applied"] == "example=agent_not_found"
+    assert "code" in resp.headers["X-Mock-Warning"]
+
+
+@pytest.mark.parametrize("op_id", CANONICAL)
+def test_scenario__prefer_the_first_of_a_preference_counts(client: FlaskClient, op_id: str) -> None:
+    """RFC 7240 section 2: 'only the first instance is to be considered'."""
+    for prefer in ("example=gateway_error, example=rcs_not_enabled", "code=500, code=400"):
+        resp = CALL[op_id](client, headers={"Prefer": prefer})
+        assert_example(resp, op_id, "gateway_error", "prefer")
+
+
+@pytest.mark.parametrize("op_id", CANONICAL)
+def test_scenario__prefer_parameters_after_a_semicolon_are_not_preferences(client: FlaskClient, op_id: str) -> None:
+    resp = CALL[op_id](client, headers={"Prefer": "example=gateway_error; code=400"})
+    assert_example(resp, op_id, "gateway_error", "prefer")
+    assert resp.headers["Preference-Applied"] == "example=gateway_error"
+    assert "X-Mock-Warning" not in resp.headers
 
 
 @pytest.mark.parametrize("op_id", CANONICAL)
 def test_scenario__prefer_names_the_other_operations_example(client: FlaskClient, op_id: str) -> None:
     other = NATURAL_OK["deleteAgent" if op_id == "getTestersByAgent" else "getTestersByAgent"]
     resp = CALL[op_id](client, headers={"Prefer": f"example={other}"})
-    assert resp.status_code == 422
-    assert body(resp)["code"] == "MOCK422"
+    assert_example(resp, op_id, NATURAL_OK[op_id], "state")
+    assert "X-Mock-Warning" in resp.headers
 
 
 @pytest.mark.parametrize(
@@ -699,7 +735,8 @@ def test_scenario__magic_agent_number(client: FlaskClient, op_id: str, agent: st
 
 @pytest.mark.parametrize(("op_id", "name"), op_params(skip=SCENARIO_ONLY))
 def test_scenario__natural_state(client: FlaskClient, op_id: str, name: str) -> None:
-    assert_example(natural(client, op_id, name), op_id, name, "routing" if name == "method_not_allowed" else None)
+    routing = name in ("method_not_allowed", "not_found") or (name == "bad_request" and op_id == "deleteAgent")
+    assert_example(natural(client, op_id, name), op_id, name, "routing" if routing else None)
 
 
 @pytest.mark.parametrize("op_id", CANONICAL)
@@ -760,7 +797,7 @@ def test_auth__key_never_echoed(client: FlaskClient) -> None:
             send(client, "PUT", "/in/v1/KEYED/rcs/agent/48400", headers),
         ]
     statuses = {r.status_code for r in responses}
-    assert {200, 400, 401, 404, 405, 415, 422, 500} <= statuses
+    assert {200, 400, 401, 404, 405, 415, 500} <= statuses
     journal = client.get("/__mock/journal")
     state = client.get("/__mock/state")
     account = client.get("/__mock/accounts/in/KEYED")
@@ -934,11 +971,12 @@ def test_routing__leading_or_trailing_double_slash_does_not_redirect(client: Fla
     assert resp.headers["X-Mock-Source"]
 
 
-def test_delete_agent__double_slash_is_an_empty_agent_number(client: FlaskClient) -> None:
+def test_delete_agent__double_slash_names_no_operation(client: FlaskClient) -> None:
+    """`agent//` is neither the agent's path nor the documented empty-number path `agent/`."""
     before = control(client, "GET", "/state")
     resp = send(client, "DELETE", "/in/v1/S/rcs/agent//")
     assert "Location" not in resp.headers
-    assert_example(resp, "deleteAgent", "missing_agent_number", "state")
+    assert_shared(resp, "not_found")
     assert control(client, "GET", "/state") == before
 
 

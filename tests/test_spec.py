@@ -137,11 +137,31 @@ def test_delete_agent__prov_error_message_is_json_in_a_string() -> None:
     assert json.loads(value["error"]["error_message"]) == {"status": "FAILED", "message": "Agent not found"}
 
 
-def test_spec__every_example_is_documented_or_assumed() -> None:
+def test_spec__every_example_is_documented_assumed_or_the_mocks_own() -> None:
     for name, example in SPEC["components"]["examples"].items():
-        assert "x-documented" in example or "x-assumed" in example, name
-        if "x-documented" not in example:
+        assert "x-documented" in example or "x-assumed" in example or "x-mock-own" in example, name
+        if "x-documented" not in example and "x-mock-own" not in example:
             assert len(example["x-assumed"]) > 20, f"{name}: say what was assumed and why"
+
+
+def test_spec__the_mocks_own_answers_stay_out_of_responses_and_use_mock_codes() -> None:
+    """What only the mock answers sits under x-mock-own-responses, never under responses: a
+    client generated from or checking against the spec must not take it for Kaleyra's."""
+    responses = SPEC["components"]["responses"]
+    own = {name for name, response in responses.items() if "x-mock-own" in response}
+    assert own, "the spec describes the mock's own answers"
+    for item in SPEC["paths"].values():
+        for method, op in item.items():
+            if method == "parameters":
+                continue
+            listed = {ref["$ref"].rsplit("/", 1)[1] for ref in op["responses"].values() if "$ref" in ref}
+            assert not listed & own, op["operationId"]
+            for ref in op.get("x-mock-own-responses", {}).values():
+                response = responses[ref["$ref"].rsplit("/", 1)[1]]
+                assert response.get("x-mock-own"), op["operationId"]
+                for example in response["content"]["application/json"]["examples"].values():
+                    value = SPEC["components"]["examples"][example["$ref"].rsplit("/", 1)[1]]["value"]
+                    assert value["code"].startswith("MOCK"), value
 
 
 def test_spec__documented_examples_are_exactly_the_documents_bodies_and_rows() -> None:
@@ -183,6 +203,7 @@ def test_spec__variant_operations_are_marked_assumed() -> None:
         "getTestersByAgentWsgw",
         "postTestersByAgentWsgw",
         "deleteAgentWithoutNumber",
+        "deleteAgentWithoutNumberOrSlash",
     }
     for op in variants:
         assert op.get("x-assumed"), op["operationId"]

@@ -7,6 +7,7 @@ faults -> auth -> Content-Type -> armed scenario -> Prefer -> magic agent -> sta
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -59,6 +60,7 @@ class ApiRequest:
     content_type: str | None = None
     prefer: str | None = None
     body: bytes = b""
+    content_encoding: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,25 @@ def mock_error_body(code: str, message: str, error_code: str, error_message: str
             "error": {"error_code": error_code, "error_message": error_message},
         }
     )
+
+
+def _preferences(header: str) -> dict[str, str]:
+    """RFC 7240 section 2: `name[=value] *(; parameter)`, comma-separated; names are
+    case-insensitive and the first of each name counts. Values may be quoted strings."""
+    prefs: dict[str, str] = {}
+    for element in _PREFER_ELEMENT.findall(header):
+        name, _, value = element.split(";", 1)[0].partition("=")
+        name = name.strip().lower()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        if name and name not in prefs:
+            prefs[name] = value
+    return prefs
+
+
+# One comma-separated element of a list header, commas inside quoted strings kept.
+_PREFER_ELEMENT = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*")+')
 
 
 def _is_json_media_type(value: str) -> bool:
@@ -134,9 +155,10 @@ class Engine:
         return response
 
     def unreadable(self, status: int, method: str, path: str, pod: Pod, detail: str) -> ApiResponse:
-        """A request the HTTP layer could not read (too large, malformed): a 4xx in the envelope."""
-        body = mock_error_body("RCS400", "Bad request", "INVALID_REQUEST", detail)
-        response = ApiResponse(status, body, (("Content-Type", "application/json"),), None, "routing")
+        """A request the HTTP layer would not read: the spec's `bad_request`, or the mock's own
+        408 or 413; `detail` (which never quotes the request) goes in X-Mock-Warning."""
+        example = self.spec.refusal(status)
+        response = self._from_example(example, "routing", (("X-Mock-Warning", detail),))
         self._journal(method, path, pod, None, None, None, None, response)
         return response
 
@@ -181,17 +203,18 @@ class Engine:
             warnings = (("X-Mock-Warning", "Content-Type missing; Kaleyra documents application/json as mandatory"),)
         elif not _is_json_media_type(req.content_type):
             return self._render(op, "unsupported_media_type", "content-type")
+        if req.body and (req.content_encoding or "").strip().lower() not in ("", "identity"):
+            return self._render(op, "unsupported_media_type", "content-type")  # RFC 9110 section 8.4.1
 
         armed = self._take_armed(control.scenarios, op, req.pod, sid, agent)
         if armed is not None:
             return self._render(op, armed.name, "armed", warnings)
 
         if req.prefer:
-            chosen = self._prefer(op, req.prefer)
-            if isinstance(chosen, ApiResponse):
-                return chosen
+            chosen, said = self._prefer(op, req.prefer)
+            warnings = (*warnings, *said)
             if chosen is not None:
-                return self._from_example(chosen, "prefer", warnings)
+                return self._from_example(chosen, "prefer", warnings, op)
 
         magic = control.magic_agents.get(agent or "")
         if magic is not None and magic in op.examples:
@@ -253,45 +276,42 @@ class Engine:
                 return item
         return None
 
-    def _prefer(self, op: Operation, header: str) -> Example | ApiResponse | None:
-        """Prism's convention: `Prefer: example=NAME` and/or `Prefer: code=NNN`."""
-        prefs: dict[str, str] = {}
-        for token in header.split(","):
-            for part in token.split(";"):
-                name, sep, value = part.strip().partition("=")
-                if sep:
-                    prefs[name.strip().lower()] = value.strip().strip('"')
-        wanted_name = prefs.get("example")
-        wanted_code = prefs.get("code")
+    def _prefer(self, op: Operation, header: str) -> tuple[Example | None, tuple[tuple[str, str], ...]]:
+        """Prism's convention, `Prefer: example=NAME` and/or `code=NNN`, read as RFC 7240 says:
+        the first of each preference counts, parameters after `;` belong to it, and a
+        preference the mock cannot honour is ignored (section 2: a MUST), never an error.
+        Returns the example chosen, if any, and the headers that say what happened:
+        `Preference-Applied` (section 3) or an `X-Mock-Warning` that never quotes the header."""
+        prefs = _preferences(header)
+        wanted_name, wanted_code = prefs.get("example"), prefs.get("code")
         if wanted_name is None and wanted_code is None:
-            return None
+            return None, ()
         valid = (
-            f"valid examples for {op.operation_id}: {', '.join(op.examples)}; "
+            f"valid examples of {op.operation_id}: {', '.join(op.examples)}; "
             f"valid codes: {', '.join(str(s) for s in op.statuses())}"
         )
-        example: Example | None = None
-        if wanted_name is not None:
-            example = op.examples.get(wanted_name)
-            if example is None:
-                return self._prefer_error(f"no example named {wanted_name!r}; {valid}")
+        example = op.examples.get(wanted_name) if wanted_name is not None else None
+        ignored: list[str] = []
+        if wanted_name is not None and example is None:
+            ignored.append("example names no response of this operation")
+        code = int(wanted_code) if wanted_code and wanted_code.isascii() and wanted_code.isdigit() else None
         if wanted_code is not None:
-            if not (wanted_code.isascii() and wanted_code.isdigit()) or len(wanted_code) > 3:
-                return self._prefer_error(f"code must be an HTTP status, not {wanted_code!r}; {valid}")
-            code = int(wanted_code)
-            if example is not None and example.status != code:
-                return self._prefer_error(f"example {example.name!r} is a {example.status}, not {code}; {valid}")
-            if example is None:
+            if code is None or not 100 <= code <= 599:
+                ignored.append("code is no HTTP status")
+            elif example is not None and example.status != code:
+                ignored.append("code is not the status of the example asked for")
+            elif example is None:
                 example = op.first_example_for(code)
                 if example is None:
-                    return self._prefer_error(f"{op.operation_id} documents no {code} response; {valid}")
-        return example
-
-    @staticmethod
-    def _prefer_error(detail: str) -> ApiResponse:
-        body = mock_error_body(
-            "MOCK422", "Prefer header names no response of this operation", "MOCK_INVALID_PREFER", detail
-        )
-        return ApiResponse(422, body, (("Content-Type", "application/json"),), None, "prefer")
+                    ignored.append("code is no status this operation answers")
+        headers: list[tuple[str, str]] = []
+        if example is not None:
+            applied = [f"example={example.name}"] if wanted_name == example.name else []
+            applied += [f"code={code}"] if code == example.status else []
+            headers.append(("Preference-Applied", ", ".join(applied)))
+        if ignored:
+            headers.append(("X-Mock-Warning", f"Prefer ignored in part ({'; '.join(ignored)}); {valid}"))
+        return example, tuple(headers)
 
     # -- faults ------------------------------------------------------------------------
 
@@ -354,10 +374,18 @@ class Engine:
     # -- rendering ---------------------------------------------------------------------
 
     def _render(self, op: Operation, name: str, source: str, extra: tuple[tuple[str, str], ...] = ()) -> ApiResponse:
-        return self._from_example(op.examples[name], source, extra)
+        return self._from_example(op.examples[name], source, extra, op)
 
-    def _from_example(self, example: Example, source: str, extra: tuple[tuple[str, str], ...] = ()) -> ApiResponse:
-        headers = (("Content-Type", "application/json"), *example.headers, *extra)
+    def _from_example(
+        self, example: Example, source: str, extra: tuple[tuple[str, str], ...] = (), op: Operation | None = None
+    ) -> ApiResponse:
+        """The example's body and headers; a header in `extra` replaces the example's own of that
+        name, and a 405 of an operation names the methods of its path (RFC 9110 section 15.5.6)."""
+        if example.status == 405 and op is not None:
+            extra = (("Allow", self.spec.allow(op.path)), *extra)
+        given = {name.lower() for name, _ in extra}
+        kept = tuple(h for h in example.headers if h[0].lower() not in given)
+        headers = (("Content-Type", "application/json"), *kept, *extra)
         body = example.body
         if self.config.error_layout == "data" and example.status >= 400:
             body = self._data_layout(example)

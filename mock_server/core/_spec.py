@@ -59,6 +59,8 @@ class Operation:
     canonical: str
     examples: Mapping[str, Example] = field(default_factory=dict)
     assumed: str | None = None
+    # What only the mock answers (`x-mock-own-responses`): never forced, never Kaleyra's.
+    own: Mapping[str, Example] = field(default_factory=dict)
 
     def statuses(self) -> list[int]:
         return sorted({e.status for e in self.examples.values()})
@@ -83,10 +85,15 @@ class SpecIndex:
                 if method in {"parameters", "summary", "description"} or not isinstance(op, dict):
                     continue
                 self._add_operation(path, method.upper(), op)
-        for ref_name in ("NotFound", "MethodNotAllowed"):
-            response = document["components"]["responses"][ref_name]
-            for name, example in self._examples_of(404 if ref_name == "NotFound" else 405, response):
+        # The answers a request gets before (or without) an operation: routing, and refusals.
+        for ref_name, status in (("NotFound", 404), ("MethodNotAllowed", 405)):
+            for name, example in self._examples_of(status, document["components"]["responses"][ref_name]):
                 self.shared[name] = example
+        for op in self.operations.values():
+            for name in ("bad_request", *op.own):
+                refusal = op.own.get(name) or op.examples.get(name)
+                if refusal is not None:
+                    self.shared.setdefault(name, refusal)
 
     @classmethod
     def load(cls, path: Path | None = None) -> SpecIndex:
@@ -137,6 +144,9 @@ class SpecIndex:
         for status, response in op.get("responses", {}).items():
             for name, example in self._examples_of(int(status), response):
                 examples.setdefault(name, example)
+        own: dict[str, Example] = {}
+        for status, response in op.get("x-mock-own-responses", {}).items():
+            own.update(self._examples_of(int(status), response))
         op_id = op["operationId"]
         self.operations[op_id] = Operation(
             operation_id=op_id,
@@ -145,10 +155,25 @@ class SpecIndex:
             canonical=op.get("x-variant-of", op_id),
             examples=examples,
             assumed=op.get("x-assumed"),
+            own=own,
         )
 
     def example(self, operation_id: str, name: str) -> Example:
         return self.operations[operation_id].examples[name]
+
+    def allow(self, path: str) -> str:
+        """The Allow header of a path of the spec: its methods, HEAD wherever GET is."""
+        methods = {op.method for op in self.operations.values() if op.path == path}
+        if "GET" in methods:
+            methods.add("HEAD")
+        return ", ".join(sorted(methods))
+
+    def refusal(self, status: int) -> Example:
+        """The answer to a request the mock will not read, by status; 400 `bad_request` by default."""
+        for example in self.shared.values():
+            if example.status == status and status not in (404, 405):
+                return example
+        return self.shared["bad_request"]
 
     def all_example_names(self) -> list[str]:
         names: dict[str, None] = {}

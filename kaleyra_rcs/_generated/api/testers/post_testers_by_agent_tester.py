@@ -68,6 +68,11 @@ def _parse_response(
 
         return response_401
 
+    if response.status_code == 404:
+        response_404 = ErrorResponse.from_dict(response.json())
+
+        return response_404
+
     if response.status_code == 415:
         response_415 = ErrorResponse.from_dict(response.json())
 
