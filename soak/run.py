@@ -29,10 +29,12 @@ from mock_server.core import SpecIndex, StateData, default_seed_document, state_
 from mock_server.testing import ServerProcess, group_rss_kib, start_server
 
 from ._fuzz import KEY, fuzz
+from ._hostile import Target, body_limits, conformance, depth, echoes, origins, stalled_clients
 
 __all__ = [
     "concurrent_deletes",
     "fuzz_server",
+    "hostile_clients",
     "kill9_rounds",
     "main",
     "memory",
@@ -93,6 +95,54 @@ def fuzz_server(requests: int, scratch: Path) -> dict[str, Any]:
         and before == after
         and served == 200
         and "Traceback" not in text
+        and exit_code == 0,
+    }
+
+
+# -- 2b. hostile and careless clients, one check per class -------------------------------------------
+
+HOSTILE_READ_TIMEOUT = 2.0
+
+
+def hostile_clients(scratch: Path, quick: bool = False) -> dict[str, Any]:
+    """Body limits, origins, depth, stalled clients, HTTP conformance and echoes (soak/_hostile.py),
+    against one server started with a short read timeout; then its log must hold no traceback."""
+    log = scratch / "hostile.log"
+    server = _server("--read-timeout", str(HOSTILE_READ_TIMEOUT), "--log-level", "warning", log=log)
+    target = Target(server.url)
+    started = time.monotonic()
+    try:
+        checks = [
+            body_limits(target, sizes=(8 * 1024 * 1024 + 1,) if quick else (8 * 1024 * 1024, 8 * 1024 * 1024 + 1)),
+            origins(target),
+            depth(target, depths=(1_000,) if quick else (100, 300, 1_000, 100_000)),
+            stalled_clients(target, HOSTILE_READ_TIMEOUT, normal=100 if quick else 400),
+            conformance(target),
+            echoes(target),
+        ]
+        alive = httpx.get(f"{server.url}/__mock/health", timeout=10).status_code == 200
+    finally:
+        target.close()
+        exit_code = server.stop()
+    text = log.read_text(errors="replace")
+    figures = {check.name: check.to_dict() for check in checks}
+    statuses: Counter[str] = Counter()
+    for check in checks:
+        statuses.update({str(k): v for k, v in check.statuses.items()})
+    unasked_5xx = sum(check.unasked_5xx for check in checks)
+    return {
+        **figures,
+        "requests": sum(check.requests for check in checks),
+        "statuses": dict(sorted(statuses.items())),
+        "unasked_5xx": unasked_5xx,
+        "tracebacks_in_log": text.count("Traceback"),
+        "alive_after": alive,
+        "exit_code": exit_code,
+        "seconds": round(time.monotonic() - started, 1),
+        "ok": all(check.to_dict()["ok"] for check in checks)
+        and unasked_5xx == 0
+        and "Traceback" not in text
+        and alive
         and exit_code == 0,
     }
 
@@ -400,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         figures: dict[str, Any] = {}
         steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
             ("fuzz", lambda: fuzz_server(500 if quick else 10_000, scratch)),
+            ("hostile", lambda: hostile_clients(scratch, quick)),
             ("concurrent_deletes", lambda: concurrent_deletes(3 if quick else 50)),
             ("state_churn", lambda: state_churn(2.0 if quick else 15.0)),
             ("memory", lambda: memory((2_000, 10_000) if quick else (10_000, 100_000))),

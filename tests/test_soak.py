@@ -4,9 +4,35 @@ counts that make `ok` mean something."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
-from soak.run import concurrent_deletes, fuzz_server, kill9_rounds, sigterm_under_load, state_churn
+import pytest
+
+from mock_server.testing import start_server
+from mock_server.web import MAX_BODY
+from soak._hostile import (
+    FOREIGN_MEDIA,
+    HOSTILE_ORIGINS,
+    Check,
+    Target,
+    api_body_routes,
+    body_limits,
+    conformance,
+    control_body_routes,
+    depth,
+    echoes,
+    origins,
+    stalled_clients,
+)
+from soak.run import (
+    HOSTILE_READ_TIMEOUT,
+    concurrent_deletes,
+    fuzz_server,
+    kill9_rounds,
+    sigterm_under_load,
+    state_churn,
+)
 
 
 def test_fuzz__hostile_requests_over_a_socket_get_clean_4xx_and_change_nothing(tmp_path: Path) -> None:
@@ -49,3 +75,71 @@ def test_kill9__the_state_file_opens_at_a_document_that_was_written(tmp_path: Pa
     assert report["problems"] == [], report
     assert sum(report["found"].values()) == 2, report
     assert report["ok"]
+
+
+# -- hostile and careless clients (soak/_hostile.py), one server for the module ---------------------
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Target, Path]]:
+    log = tmp_path_factory.mktemp("hostile") / "server.log"
+    with log.open("w") as stderr:
+        server = start_server(
+            ("--workers", "2", "--read-timeout", str(HOSTILE_READ_TIMEOUT), "--log-level", "warning"), stderr=stderr
+        )
+    target = Target(server.url)
+    try:
+        yield target, log
+    finally:
+        target.close()
+        assert server.stop() == 0
+
+
+def _held(check: Check, log: Path) -> None:
+    assert check.problems == [], check.problems
+    assert check.unasked_5xx == 0, check.statuses
+    assert "Traceback" not in log.read_text(errors="replace")
+
+
+def test_body_limits__one_byte_past_8_mib_is_413_however_framed(hostile: tuple[Target, Path]) -> None:
+    target, log = hostile
+    check = body_limits(target, sizes=(MAX_BODY, MAX_BODY + 1))
+    _held(check, log)
+    routes = len(api_body_routes()) + len(control_body_routes())
+    assert check.requests == routes * 2 * 2  # two sizes, two framings
+    assert check.statuses[413] == routes * 2
+
+
+def test_origins__look_alike_origins_and_non_json_bodies_steer_nothing(hostile: tuple[Target, Path]) -> None:
+    target, log = hostile
+    check = origins(target)
+    _held(check, log)
+    assert check.statuses[403] >= 3 * (len(HOSTILE_ORIGINS) - 1) and check.statuses[415] == len(FOREIGN_MEDIA)
+
+
+def test_depth__documents_past_the_nesting_bound_are_refused_on_every_route(hostile: tuple[Target, Path]) -> None:
+    target, log = hostile
+    check = depth(target, depths=(300, 100_000))
+    _held(check, log)
+    assert check.statuses[400] >= 3 * len(control_body_routes())
+
+
+def test_stalled_clients__normal_traffic_keeps_its_latency_and_stalls_get_408(hostile: tuple[Target, Path]) -> None:
+    target, log = hostile
+    check = stalled_clients(target, HOSTILE_READ_TIMEOUT, uploads=48, headers_only=16, trickles=8, normal=100)
+    _held(check, log)
+    assert check.figures["stalled_outcomes"] == {"upload:408": 48, "trickle:408": 8, "headers:closed": 16}
+
+
+def test_conformance__the_rfc_musts_hold_over_the_wire(hostile: tuple[Target, Path]) -> None:
+    target, log = hostile
+    check = conformance(target)
+    _held(check, log)
+    assert check.statuses[405] >= 5 and check.statuses[400] >= 10
+
+
+def test_echoes__no_refusal_quotes_what_it_refused(hostile: tuple[Target, Path]) -> None:
+    target, log = hostile
+    check = echoes(target)
+    _held(check, log)
+    assert check.requests >= 20
