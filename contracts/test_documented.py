@@ -111,9 +111,15 @@ def test_every_named_answer__reaches_the_client_as_documented(
 
 @pytest.mark.parametrize("key", [None, "", "not-the-key"], ids=["no-key", "empty-key", "wrong-key"])
 def test_auth__a_missing_or_wrong_key_is_refused_with_401(target: Target, pod: str, key: str | None) -> None:
+    """Against the mock the 401s are the contract; against a live target they are assumptions
+    (`x-assumed`), so an answer that contradicts them is reported, not failed (as in the drift
+    report): a bare `make run` mock, which takes any key, is such a target."""
     headers = {"Content-Type": "application/json"} | ({"api-key": key} if key is not None else {})
     with target.http(pod) as http:
         response = http.get(OPS["getTestersByAgent"][1].format(sid=target.sid, agent="48900"), headers=headers)
+    example = SPEC.example("getTestersByAgent", "invalid_api_key" if key else "missing_api_key")
+    if response.status_code != 401 and target.kind == "live" and example.assumed:
+        pytest.xfail(f"x-assumed, contradicted (reported, not failed): answered {response.status_code}, assumed 401")
     assert response.status_code == 401
 
 

@@ -348,13 +348,14 @@ class Run:
         return (p for i in self.report["items"] for p in i["parts"])
 
 
-def run_live(report_dir: Path, *args: str, **env: str) -> Run:
-    """`pytest contracts/live --target live` with only the KALEYRA_* variables given here."""
+def run_live(report_dir: Path, *args: str, suite: str = "contracts/live", **env: str) -> Run:
+    """`pytest contracts/live --target live` with only the KALEYRA_* variables given here
+    (`suite="contracts"` is what `make live` runs)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("KALEYRA_") and k != "PYTEST_ADDOPTS"}
     started = time.monotonic()
     done = subprocess.run(
         [
-            *(sys.executable, "-m", "pytest", "contracts/live", "--target", "live", *QUICK),
+            *(sys.executable, "-m", "pytest", suite, "--target", "live", *QUICK),
             *("--drift-report", str(report_dir), *args),
         ],
         cwd=ROOT,
@@ -565,6 +566,21 @@ def test_documented_command__against_the_default_mock_is_read_only_and_contradic
     }
     _no_key_anywhere(run)
     print(f"\ndocumented command against the default mock: {run.seconds:.2f} s")
+
+
+@pytest.mark.server
+def test_make_live__against_a_bare_mock_exits_0_and_reports_the_contradicted_assumptions(
+    default_mock: MockServer, tmp_path: Path
+) -> None:
+    """`make live` runs every contract suite: against a `make run` mock, which takes any key, the
+    assumed 401 for a wrong key is contradicted, and that is reported (xfail), not failed."""
+    default_mock.reset(keys=False)
+    run = run_live(tmp_path, "-rx", suite="contracts", **stand_in_env(default_mock.in_url))
+    assert run.returncode == 0, run.output
+    assert "XFAIL contracts/test_documented.py::test_auth__a_missing_or_wrong_key_is_refused_with_401" in run.output
+    assert "x-assumed, contradicted" in run.output and "FAILED" not in run.output
+    assert run.part("A3-other-errors.wrong-key")["verdict"] == CONTRADICTS
+    _no_key_anywhere(run)
 
 
 @pytest.mark.server
