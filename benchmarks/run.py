@@ -39,6 +39,7 @@ GET_PATH = f"/in/v1/{SID}/rcs/agent/testersbyagent?agent_number=48900"
 HEADERS = {"api-key": "bench-key", "Content-Type": "application/json"}
 CONNECTIONS = (1, 8, 64)
 GRANIAN_OPTIONS = ["--interface", "wsgi", "--workers", "2", "--blocking-threads", "8", "--backpressure", "64"]
+RSGI_OPTIONS = ["--interface", "rsgi", "--workers", "2", "--loop", "uvloop", "--runtime-mode", "st"]
 
 
 def _free_port() -> int:
@@ -82,6 +83,12 @@ def start_mock(port: int, extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes
 def start_ceiling(port: int) -> subprocess.Popen[bytes]:
     granian = [sys.executable, "-m", "granian", *GRANIAN_OPTIONS, "--port", str(port), "--log-level", "error"]
     return _start([*granian, "--no-ws", "benchmarks.ceiling:app"])
+
+
+def start_ceiling_rsgi(port: int) -> subprocess.Popen[bytes]:
+    """The same bare callable behind the mock's own server set-up (mock_server/web/_server.py)."""
+    granian = [sys.executable, "-m", "granian", *RSGI_OPTIONS, "--port", str(port), "--log-level", "error"]
+    return _start([*granian, "--no-ws", "--factory", "benchmarks.ceiling:rsgi_app"])
 
 
 # -- wrk ----------------------------------------------------------------------------------------
@@ -154,6 +161,7 @@ def throughput(seconds: float, script: Path, scratch: Path) -> dict[str, Any]:
     targets: list[tuple[str, Callable[[int], subprocess.Popen[bytes]], str]] = [
         ("mock", start_mock, GET_PATH),
         ("ceiling", start_ceiling, GET_PATH),
+        ("ceiling_rsgi", start_ceiling_rsgi, GET_PATH),
     ]
     skipped: dict[str, str] = {}
     for name, path, starter in PEERS:

@@ -7,8 +7,9 @@ clients that stall mid-upload froze every worker. Here the body is read asynchro
 bounded in size (`MAX_BODY`, whatever the framing) and in time (`read_timeout`), before the
 app is called; a stalled upload holds only its own connection. The app then runs on the
 worker's event-loop thread: it never blocks on the network, and a `latency` fault's delay
-is awaited (`DEFERRED_LATENCY`), so delayed answers hold no thread either. Measured on this
-machine (ARCHITECTURE.md), about 0.85-0.9x the throughput of granian's WSGI interface.
+is awaited (`DEFERRED_LATENCY`), so delayed answers hold no thread either. The price,
+measured on this machine (ARCHITECTURE.md): 0.88 / 0.69 / 0.86 of the throughput of
+granian's WSGI interface at 1 / 8 / 64 connections.
 
 The environ is what granian's WSGI interface would give, plus what RFC 9112 asks of an
 origin server: the authority of an absolute-form request target replaces the Host header.
