@@ -247,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             default_pod=args.default_pod,
             strict_content_type=args.strict_content_type,
             control_plane=control_plane,
+            loopback_hosts_only=loopback,
             journal=not args.no_journal,
             journal_limit=args.journal_limit,
             error_layout=args.error_layout,

@@ -230,8 +230,71 @@ def body_limits(target: Target, sizes: tuple[int, ...] = (MAX_BODY, MAX_BODY + 1
                     check.expect(what, answer, 413, "MOCK413")
                     if target.snapshot() != before:
                         check.problems.append(f"{what}: a refused body changed the state")
+    _declared_too_large(target, check)
+    _incomplete_bodies(target, check)
     target.reset()
     return check
+
+
+def _declared_too_large(target: Target, check: Check) -> None:
+    """A Content-Length past the limit is refused at once, before any byte of the body (and
+    with `Expect: 100-continue`, without inviting the upload with a 100)."""
+    for expect in ((), (("Expect", "100-continue"),)):
+        headers = [*api_headers()[:-1], ("Content-Length", str(MAX_BODY * 12)), *expect]
+        sock = socket.create_connection((target.host, target.port), timeout=5)
+        try:
+            sock.sendall(request("POST", TESTERS_PATH, headers, b'{"agent'))
+            started = time.monotonic()
+            answer = check.saw(read_answer(sock, "POST"))
+        finally:
+            sock.close()
+        what = "a declared Content-Length of 96 MiB" + (" with Expect: 100-continue" if expect else "")
+        check.expect(what, answer, 413, "MOCK413")
+        if time.monotonic() - started > 1.0:
+            check.problems.append(f"{what}: refused only after {time.monotonic() - started:.1f} s")
+
+
+def _incomplete_bodies(target: Target, check: Check) -> None:
+    """A body that ends before its Content-Length or its last chunk (the client half-closed) is
+    refused (400), never read as if whole: it arms nothing, loads no state."""
+    arm = json.dumps({"scenario": "gateway_error", "times": None}).encode()
+    blank = json.dumps({"version": 1, "default_account": None}).encode()
+    cases = [
+        ("a short Content-Length body", "POST", "/__mock/scenarios", [("Content-Length", str(len(arm) + 59))], arm),
+        (
+            "a chunked body without its last chunk",
+            "POST",
+            "/__mock/scenarios",
+            [("Transfer-Encoding", "chunked")],
+            chunked(arm)[:-5],
+        ),
+        ("a short state document", "PUT", "/__mock/state", [("Content-Length", str(len(blank) + 50))], blank),
+    ]
+    _prepare(target)
+    for what, method, path, framing, raw in cases:
+        before = target.snapshot()
+        headers = control_headers(("Content-Type", "application/json"), *framing)
+        sock = socket.create_connection((target.host, target.port), timeout=10)
+        try:
+            sock.sendall(request(method, path, headers, raw))
+            sock.shutdown(socket.SHUT_WR)
+            answer = check.saw(read_answer(sock, method))
+        finally:
+            sock.close()
+        if answer.status is not None:
+            check.expect(what, answer, 400, "MOCK400")
+        if target.snapshot() != before:
+            check.problems.append(f"{what}: read as if whole, the state changed")
+    api = [*api_headers()[:-1], ("Content-Length", "100")]
+    sock = socket.create_connection((target.host, target.port), timeout=10)
+    try:
+        sock.sendall(request("POST", TESTERS_PATH, api, b'{"agent_number": "48900"}'))
+        sock.shutdown(socket.SHUT_WR)
+        answer = check.saw(read_answer(sock, "POST"))
+    finally:
+        sock.close()
+    if answer.status is not None:
+        check.expect("an API body shorter than its Content-Length", answer, 400, "RCS400")
 
 
 # -- 2. origins and media types ----------------------------------------------------------------------
@@ -296,6 +359,12 @@ def origins(target: Target) -> Check:
     target.reset()
     api = check.saw(target.send(request("GET", GET_TESTERS, api_headers(Origin="https://evil.example"))))
     check.expect("the API from a web page (its own rules, not the control plane's)", api, 200)
+    # DNS rebinding: a page whose own name now points at 127.0.0.1 is same-origin and sends no
+    # Origin with a GET; its Host names it.
+    for host in ("rebind.attacker.example", f"rebind.attacker.example:{target.port}", "127.0.0.1.attacker.example"):
+        for path in ("/__mock/state", "/__mock/journal"):
+            answer = check.saw(target.send(request("GET", path, [("Host", host), ("Connection", "close")])))
+            check.expect(f"GET {path} with Host {host}", answer, 403, "MOCK403")
     return check
 
 
@@ -353,8 +422,36 @@ def depth(target: Target, depths: tuple[int, ...] = (100, 300, 1_000, 100_000)) 
             check.expect(f"postTestersByAgent nested {levels + 1} deep", answer, 200)
         else:
             check.expect(f"postTestersByAgent nested {levels + 1} deep", answer, 400, "RCS701")
+    _wide_and_large(target, check)
     target.reset()
     return check
+
+
+def _wide_and_large(target: Target, check: Check) -> None:
+    """Not deep but wide, or numbers past what the store keeps: a refused document of 100,000
+    wrong testers is answered in the time its first error takes (collecting them all once
+    took 28 s and 1.7 GB), and an integer past SQLite's is a 400 or 404, never an overflow."""
+    _prepare(target)
+    before = target.snapshot()
+    wide = json.dumps({"version": 1, "default_account": {"agents": {"1": [{"x": 1}] * 100_000}}}).encode()
+    headers = control_headers(("Content-Type", "application/json"), ("Content-Length", str(len(wide))))
+    answer = check.saw(target.send(request("PUT", "/__mock/state", headers, wide), timeout=5))
+    check.expect("a state document of 100,000 wrong testers", answer, 400, "MOCK400")
+    huge = 2**63
+    for what, method, path, doc, status in (
+        ("times past 2**63", "POST", "/__mock/scenarios", {"scenario": "gateway_error", "times": huge}, 400),
+        ("times 1e300", "POST", "/__mock/scenarios", {"scenario": "gateway_error", "times": 1e300}, 400),
+        ("a fault's times past 2**63", "POST", "/__mock/faults", {"fault": "latency", "times": huge}, 400),
+        ("a seed past 2**63", "POST", "/__mock/faults", {"fault": "random_5xx", "params": {"seed": huge}}, 400),
+        ("a scenario id past 2**63", "DELETE", f"/__mock/scenarios/{huge}", None, 404),
+        ("a fault id of 23 digits", "DELETE", "/__mock/faults/99999999999999999999999", None, 404),
+    ):
+        raw = b"" if doc is None else json.dumps(doc).encode()
+        framing = [("Content-Type", "application/json"), ("Content-Length", str(len(raw)))] if raw else []
+        answer = check.saw(target.send(request(method, path, control_headers(*framing), raw)))
+        check.expect(what, answer, status, f"MOCK{status}")
+    if target.snapshot() != before:
+        check.problems.append("a refused wide or large document changed the state")
 
 
 # -- 4. slow clients ---------------------------------------------------------------------------------
@@ -468,6 +565,7 @@ def stalled_clients(
         check.problems.append("stalled requests changed the state")
     if waited > read_timeout + 5:
         check.problems.append(f"the stalled requests were answered after {waited:.1f} s (timeout {read_timeout} s)")
+    check.figures["beside_a_large_state_load"] = _beside_a_large_state_load(target, check)
     check.figures.update(
         {
             "stalled": {"uploads": uploads, "headers": headers_only, "trickles": trickles},
@@ -481,6 +579,40 @@ def stalled_clients(
         }
     )
     return check
+
+
+def _beside_a_large_state_load(target: Target, check: Check, accounts: int = 30_000) -> dict[str, Any]:
+    """A control request that takes seconds on purpose (a 1.5 MB state document) runs off the
+    worker's event loop: the API keeps answering beside it, in milliseconds, not after it."""
+    doc = default_seed_document(SPEC)
+    doc["accounts"] = [{"pod": "in", "sid": f"LOAD{i}", "agents": {"1": []}} for i in range(accounts)]
+    raw = json.dumps(doc).encode()
+    result: dict[str, Any] = {}
+
+    def load() -> None:
+        started = time.monotonic()
+        answer = target.control.put("/__mock/state", content=raw, headers={"Content-Type": "application/json"})
+        result.update(status=answer.status_code, seconds=round(time.monotonic() - started, 2))
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    time.sleep(0.05)
+    during: list[float] = []
+    while loader.is_alive():
+        during += _latencies(target, 20)
+    loader.join()
+    target.reset()
+    failed = sum(1 for t in during if t == float("inf"))
+    slowest = max(during) if during else float("inf")
+    if result.get("status") != 200 or failed or slowest > min(1.0, result.get("seconds", 0) / 2):
+        check.problems.append(f"beside a large state load ({result}): {failed} failed, the slowest {slowest:.2f} s")
+    return {
+        **result,
+        "accounts": accounts,
+        "normal_requests": len(during),
+        "p50_ms": round(statistics.median(during) * 1e3, 2) if during else None,
+        "max_ms": round(slowest * 1e3, 1),
+    }
 
 
 # -- 5. HTTP conformance -----------------------------------------------------------------------------
@@ -581,6 +713,43 @@ def conformance(target: Target) -> Check:
             send(
                 f"{what} to the control plane", request("POST", "/__mock/scenarios", control, raw_body), 400, "MOCK400"
             )
+    # A Content-Type with a parameter, then another: two values (a comma outside quotes).
+    twice_typed = [("Host", "h"), ("api-key", KEY), ("Content-Type", "application/json; charset=utf-8")]
+    twice_typed += [("Content-Type", "text/plain"), ("Connection", "close")]
+    send("Content-Type with a parameter, twice", request("GET", GET_TESTERS, twice_typed), 400, "RCS400")
+    # RFC 9112 section 6.1: a transfer coding the mock does not read is refused, never read as plain.
+    coded_transfer = [*h()[:-1], ("Transfer-Encoding", "gzip, chunked"), ("Connection", "close")]
+    raw = request("POST", TESTERS_PATH, coded_transfer, chunked(b'{"agent_number": "48900"}'))
+    send("Transfer-Encoding: gzip, chunked", raw, 400, "RCS400")
+    # A journal filter given twice is refused, as a repeated agent_number is.
+    send("a journal filter twice", request("GET", "/__mock/journal?pod=in&pod=zz", control_headers()), 400, "MOCK400")
+    # RFC 7240 and a hostile header: 40,000 escaped quotes (80 KB) parse in linear time.
+    quotes = send("Prefer of 40,000 escaped quotes", request("GET", GET_TESTERS, h(Prefer='\\"' * 40_000)), 200)
+    if quotes.status == 200 and "x-mock-warning" in quotes.headers and len(quotes.headers["x-mock-warning"]) > 2_000:
+        check.problems.append("the ignored Prefer comes back in the warning")
+    # A spoilt answer keeps the headers its status requires; 204, 205 and 304 may carry no body.
+    target.control.post("/__mock/faults", json={"fault": "malformed_body", "times": 3}).raise_for_status()
+    spoilt = [
+        (
+            "a spoilt 401",
+            request("GET", GET_TESTERS, [("Host", "h"), ("Connection", "close")]),
+            401,
+            "www-authenticate",
+        ),
+        ("a spoilt 405", request("DELETE", delete, [*h(), ("Prefer", "code=405")]), 405, "allow"),
+        ("a spoilt 429", request("GET", GET_TESTERS.replace("48900", "99429"), h()), 429, "retry-after"),
+    ]
+    for what, raw, status, header in spoilt:
+        answer = check.saw(target.send(raw))
+        if answer.status != status or not answer.header(header):
+            check.problems.append(f"{what}: {answer.status} without {header}")
+    for status in (204, 205, 304):
+        refused = target.control.post("/__mock/faults", json={"fault": "malformed_body", "params": {"status": status}})
+        check.statuses[refused.status_code] += 1
+        check.requests += 1
+        if refused.status_code != 400:
+            check.problems.append(f"a malformed_body fault with status {status} was armed")
+    target.reset()
     if target.snapshot() != state:
         check.problems.append("a refused request changed the state")
     return check

@@ -106,8 +106,9 @@ def test_body_limits__one_byte_past_8_mib_is_413_however_framed(hostile: tuple[T
     check = body_limits(target, sizes=(MAX_BODY, MAX_BODY + 1))
     _held(check, log)
     routes = len(api_body_routes()) + len(control_body_routes())
-    assert check.requests == routes * 2 * 2  # two sizes, two framings
-    assert check.statuses[413] == routes * 2
+    # two sizes and two framings per route, then two declared-too-large and four incomplete bodies
+    assert check.requests == routes * 2 * 2 + 2 + 4
+    assert check.statuses[413] == routes * 2 + 2 and check.statuses[400] == 4
 
 
 def test_origins__look_alike_origins_and_non_json_bodies_steer_nothing(hostile: tuple[Target, Path]) -> None:

@@ -223,13 +223,15 @@ class ControlPlane:
         if not ops:
             valid = ", ".join(self.spec.all_example_names())
             raise ControlError(400, f"/scenario: no operation that matches has an example of that name; valid: {valid}")
-        armed = self.store.arm(Armed(0, "scenario", name, doc.get("times", 1), params={}, **match))
+        armed = self.store.arm(Armed(0, "scenario", name, _times(doc, 1), params={}, **match))
         return armed.to_document()
 
     def arm_fault(self, doc: Any) -> dict[str, Any]:
         self._check("ArmFault", doc)
         match = self._match(doc)
-        armed = self.store.arm(Armed(0, "fault", doc["fault"], doc.get("times"), params=doc.get("params", {}), **match))
+        armed = self.store.arm(
+            Armed(0, "fault", doc["fault"], _times(doc, None), params=doc.get("params", {}), **match)
+        )
         return armed.to_document()
 
     def list_armed(self, kind: ArmedKind) -> list[dict[str, Any]]:
@@ -238,6 +240,8 @@ class ControlPlane:
         return [a.to_document() for a in items]
 
     def disarm(self, kind: ArmedKind, armed_id: int | None) -> dict[str, Any]:
+        if armed_id is not None and not 0 < armed_id < 2**63:  # no id past SQLite's integers was ever given
+            raise ControlError(404, f"no armed {kind} with this id")
         count = self.store.disarm(kind, armed_id)
         if armed_id is not None and not count:
             raise ControlError(404, f"no armed {kind} with this id")
@@ -262,6 +266,12 @@ class ControlPlane:
     def clear_journal(self) -> dict[str, Any]:
         self.store.clear_journal()
         return {"status": "cleared"}
+
+
+def _times(doc: Mapping[str, Any], default: int | None) -> int | None:
+    """JSON Schema counts 2.0 as an integer; the store keeps 2."""
+    times = doc.get("times", default)
+    return None if times is None else int(times)
 
 
 def _int_arg(args: Mapping[str, str], name: str) -> int | None:

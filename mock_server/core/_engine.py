@@ -88,21 +88,32 @@ def mock_error_body(code: str, message: str, error_code: str, error_message: str
 
 def _preferences(header: str) -> dict[str, str]:
     """RFC 7240 section 2: `name[=value] *(; parameter)`, comma-separated; names are
-    case-insensitive and the first of each name counts. Values may be quoted strings."""
+    case-insensitive and the first of each name counts. Values may be quoted strings.
+
+    Read in one pass over tokens (a quoted string, a run of plain text, a separator), so a
+    header of unterminated quotes costs what its length does, never more."""
     prefs: dict[str, str] = {}
-    for element in _PREFER_ELEMENT.findall(header):
-        name, _, value = element.split(";", 1)[0].partition("=")
-        name = name.strip().lower()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] == '"':
-            value = re.sub(r"\\(.)", r"\1", value[1:-1])
-        if name and name not in prefs:
-            prefs[name] = value
+    current: list[str] = []
+    in_parameters = False
+    for piece in [*_PREFER_TOKEN.findall(header), ","]:
+        if piece == ",":
+            name, _, value = "".join(current).partition("=")
+            name, value = name.strip().lower(), value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = _ESCAPED.sub(r"\1", value[1:-1])
+            if name and name not in prefs:
+                prefs[name] = value
+            current, in_parameters = [], False
+        elif piece == ";":
+            in_parameters = True  # what follows belongs to this preference, not a new one
+        elif not in_parameters:
+            current.append(piece)
     return prefs
 
 
-# One comma-separated element of a list header, commas inside quoted strings kept.
-_PREFER_ELEMENT = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*")+')
+# A quoted string (perhaps never closed), a run of anything else, or a separator.
+_PREFER_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[^,;"]+|[,;]')
+_ESCAPED = re.compile(r"\\(.)")
 
 
 def _is_json_media_type(value: str) -> bool:
@@ -348,12 +359,14 @@ class Engine:
 
     @staticmethod
     def _spoil(fault: Armed, response: ApiResponse) -> ApiResponse:
-        """The answer as the client gets it; the status stays the real one unless `status` is given."""
+        """The answer as the client gets it: the real answer's status and headers (a 401 keeps its
+        WWW-Authenticate, a 405 its Allow, a 429 its Retry-After) with the body spoilt; the
+        status is another only when the fault's `status` asks for one."""
         if fault.name == "connection_reset":
             return replace(response, transport_fault="connection_reset", source="fault")
         status = int(fault.params.get("status", response.status))
         body = b"" if fault.name == "empty_response" else (response.body[: max(1, len(response.body) // 2)] or b"{")
-        return ApiResponse(status, body, (("Content-Type", "application/json"),), None, "fault")
+        return replace(response, status=status, body=body, example=None, source="fault")
 
     def _forget_rngs(self, control: Control) -> None:
         """One generator per armed fault, none kept for faults since disarmed."""

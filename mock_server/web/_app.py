@@ -94,9 +94,14 @@ def create_app(
     *,
     spec: SpecIndex | None = None,
     control_plane: bool = True,
+    loopback_hosts_only: bool = False,
     fast_path: bool = True,
 ) -> Flask:
     """Build the mock. Each call gets its own store unless one is passed in.
+
+    `loopback_hosts_only` (the server sets it when bound to loopback) refuses control requests
+    whose Host names another machine: a page that rebinds its own name to 127.0.0.1 sends no
+    Origin with a GET, and would otherwise read the state.
 
     `fast_path=False` leaves every request to Flask: the reference the fast path is tested against.
     """
@@ -122,7 +127,7 @@ def create_app(
         app.add_url_rule(rule, f"api{index}", view, **options)
         app.add_url_rule("/<pod:pod_prefix>" + rule, f"api{index}_pod", view, **options)
 
-    app.register_blueprint(_control_blueprint(handle, enabled=control_plane))
+    app.register_blueprint(_control_blueprint(handle, enabled=control_plane, loopback_hosts_only=loopback_hosts_only))
     _register_error_handlers(app, handle)
     if fast_path:
         converters = {"agent": _AgentConverter.regex, "pod": _PodConverter.regex}
@@ -291,14 +296,18 @@ def _has_body(environ: dict[str, Any]) -> bool:
     return (bool(length) and length != "0") or "HTTP_TRANSFER_ENCODING" in environ
 
 
-def _browser_guard() -> ControlError | None:
+def _browser_guard(loopback_hosts_only: bool) -> ControlError | None:
     """A web page must not steer the mock. Browsers send Origin with every write, and only a
     loopback origin is welcome; and a body must be `application/json`, which a page can send
-    only after a CORS preflight that the mock never grants. Either barrier stops a page alone."""
+    only after a CORS preflight that the mock never grants. Either barrier stops a page alone.
+    A page that rebinds its own host name to 127.0.0.1 is same-origin, sends no Origin on a
+    GET, and names its own host in Host: on a loopback server only loopback hosts are read."""
     environ = request.environ
     origin = environ.get("HTTP_ORIGIN")
     if origin is not None and not _is_loopback_origin(origin.strip()):
         return ControlError(403, "requests from a web page are refused; only loopback origins may steer the mock")
+    if loopback_hosts_only and not _is_loopback_origin("http://" + (environ.get("HTTP_HOST") or "").strip()):
+        return ControlError(403, "the control plane of a loopback server answers only to a loopback Host")
     if environ.get("REQUEST_METHOD") in ("POST", "PUT", "PATCH", "DELETE") and _has_body(environ):
         media = (environ.get("CONTENT_TYPE") or "").split(";", 1)[0].strip().lower()
         if media != "application/json":
@@ -306,13 +315,13 @@ def _browser_guard() -> ControlError | None:
     return None
 
 
-def _control_blueprint(handle: MockHandle, *, enabled: bool) -> Blueprint:
+def _control_blueprint(handle: MockHandle, *, enabled: bool, loopback_hosts_only: bool) -> Blueprint:
     bp = Blueprint("control", __name__, url_prefix="/__mock")
     cp = handle.control
 
     @bp.before_request
     def guard() -> Response | None:
-        refused = _browser_guard()
+        refused = _browser_guard(loopback_hosts_only)
         if refused is not None:
             return _control_error(refused)
         if not enabled:
@@ -441,6 +450,8 @@ def _control_blueprint(handle: MockHandle, *, enabled: bool) -> Blueprint:
 
     @route("/journal", methods=["GET"])
     def journal() -> Response:
+        if any(len(request.args.getlist(name)) > 1 for name in request.args):
+            raise ControlError(400, "a journal filter may appear once")
         return _json(cp.journal(request.args.to_dict()))
 
     @route("/journal", methods=["DELETE"])

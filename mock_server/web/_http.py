@@ -21,6 +21,7 @@ from ..core import ApiResponse, mock_error_body
 
 __all__ = [
     "BODY_PROBLEM",
+    "CONTROL_PREFIX",
     "DEFERRED_LATENCY",
     "DROP_MESSAGE",
     "MAX_BODY",
@@ -38,14 +39,16 @@ __all__ = [
 MAX_BODY = 8 * 1024 * 1024
 
 # Set by a server that reads the body itself before calling the app (`_rsgi.py`): why it
-# stopped reading ("too_large" or "timeout"). The app then answers 413 or 408 in its envelope.
+# refused the body ("too_large", "timeout", "incomplete"). The app answers 413, 408 or 400.
 BODY_PROBLEM = "mock_server.body_problem"
+CONTROL_PREFIX = "/__mock/"
 # Set by a server that waits asynchronously (`_rsgi.py`): a list the app appends a `latency`
 # fault's delay to, instead of sleeping on the server's only thread.
 DEFERRED_LATENCY = "mock_server.deferred_latency"
 
 _STATUS_LINES = {code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in HTTP_STATUS_CODES}
 # RFC 9110 section 4.2.3 (uri-host) and 7.2: a reg-name, an IPv4 literal or an IP literal, then an optional port.
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"?')
 _HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+;=]*)(?::[0-9]*)?")
 
 
@@ -95,7 +98,9 @@ def request_problem(environ: dict[str, Any]) -> Unreadable | None:
     - HTTP/1.1 without a Host, or with two of them, or with one that is no host
       (RFC 9112 section 3.2: a server MUST answer 400);
     - a field that may appear once appearing twice: a server joins repeated field lines
-      with commas (RFC 9110 section 5.3), and neither an api key nor a media type has one.
+      with commas (RFC 9110 section 5.3), and neither an api key nor a media type has one
+      outside a quoted string;
+    - a transfer coding other than chunked.
     """
     if not _path_is_utf8(environ.get("PATH_INFO", "")) or not query_is_utf8(environ.get("QUERY_STRING", "")):
         return Unreadable(400, "the request path or query string is not valid UTF-8")
@@ -107,8 +112,13 @@ def request_problem(environ: dict[str, Any]) -> Unreadable | None:
         return Unreadable(400, "the Host header must name one host (it appears twice, or is no host)")
     if "," in (environ.get("HTTP_API_KEY") or ""):
         return Unreadable(400, "the api-key header must appear once")
-    if "," in (environ.get("CONTENT_TYPE") or "").split(";", 1)[0]:
+    if "," in _QUOTED.sub("", environ.get("CONTENT_TYPE") or ""):  # a comma outside quotes: two values
         return Unreadable(400, "the Content-Type header must appear once")
+    codings = [c.strip().lower() for c in (environ.get("HTTP_TRANSFER_ENCODING") or "chunked").split(",")]
+    if codings != ["chunked"]:
+        # RFC 9112 section 6.1 suggests 501 for a transfer coding the server lacks; a 5xx would
+        # read as the mock failing (and a client may retry it), so it is refused as unreadable.
+        return Unreadable(400, "the only transfer coding read is chunked")
     return None
 
 
@@ -122,8 +132,10 @@ def read_body(environ: dict[str, Any]) -> bytes:
     problem = environ.get(BODY_PROBLEM)
     if problem == "too_large":
         raise Unreadable(413, f"the request body is larger than {MAX_BODY} bytes")
-    if problem is not None:
+    if problem == "timeout":
         raise Unreadable(408, "the request body did not arrive in time")
+    if problem is not None:
+        raise Unreadable(400, "the request body ended before its Content-Length or its last chunk")
     raw_length = (environ.get("CONTENT_LENGTH") or "").strip()
     stream = environ["wsgi.input"]
     if raw_length:

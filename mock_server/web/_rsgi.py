@@ -5,9 +5,11 @@ Why not granian's own WSGI interface: it calls the app as soon as the headers ar
 client takes to send the body, with no timeout (granian issue #728, closed "wontfix"): 40
 clients that stall mid-upload froze every worker. Here the body is read asynchronously,
 bounded in size (`MAX_BODY`, whatever the framing) and in time (`read_timeout`), before the
-app is called; a stalled upload holds only its own connection. The app then runs on the
+app is called; a stalled upload holds only its own connection. The API then runs on the
 worker's event-loop thread: it never blocks on the network, and a `latency` fault's delay
-is awaited (`DEFERRED_LATENCY`), so delayed answers hold no thread either. The price,
+is awaited (`DEFERRED_LATENCY`), so delayed answers hold no thread either. The control
+plane, which may take long on purpose (a large state document), runs on a few threads of
+its own, so the API keeps answering meanwhile. The price,
 measured on this machine (ARCHITECTURE.md): 0.88 / 0.69 / 0.86 of the throughput of
 granian's WSGI interface at 1 / 8 / 64 connections.
 
@@ -20,10 +22,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 from typing import Any
 
-from ._http import BODY_PROBLEM, DEFERRED_LATENCY, MAX_BODY, ConnectionDropped, crash_response, wsgi_response
+from ._http import (
+    BODY_PROBLEM,
+    CONTROL_PREFIX,
+    DEFERRED_LATENCY,
+    MAX_BODY,
+    ConnectionDropped,
+    crash_response,
+    wsgi_response,
+)
 
 __all__ = ["RsgiBridge"]
 
@@ -49,6 +60,7 @@ class RsgiBridge:
         self.read_timeout = read_timeout
         self.max_body = max_body
         self._names: dict[str, str] = {}
+        self._control_threads = ThreadPoolExecutor(4, thread_name_prefix="mock-control")
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         """Nothing to prepare: the app was built before the loop started."""
@@ -64,17 +76,22 @@ class RsgiBridge:
         if environ["REQUEST_METHOD"] in _READS_BODY and (
             "HTTP_TRANSFER_ENCODING" in environ or environ.get("CONTENT_LENGTH", "0").strip() not in ("", "0")
         ):
-            read = await self._read_body(proto)
-            if read is None:
-                return  # the client went away mid-body: nobody to answer
-            body, problem = read
+            body, problem = await self._read_body(proto, environ.get("CONTENT_LENGTH", "").strip())
             if problem is not None:
                 environ[BODY_PROBLEM] = problem
-            environ["CONTENT_LENGTH"] = str(len(body))
+            else:
+                environ["CONTENT_LENGTH"] = str(len(body))
         environ["wsgi.input"] = BytesIO(body)
         delays: list[float] = []
         environ[DEFERRED_LATENCY] = delays
-        status, headers, chunks = self._call(environ)
+        if environ["PATH_INFO"].startswith(CONTROL_PREFIX):
+            # The control plane may take long (a large state document, a journal read that
+            # waits for the other worker): on a thread of its own, the API keeps answering.
+            status, headers, chunks = await asyncio.get_running_loop().run_in_executor(
+                self._control_threads, self._call, environ
+            )
+        else:
+            status, headers, chunks = self._call(environ)
         if delays:
             await asyncio.sleep(sum(delays))
         if isinstance(chunks, bytes):
@@ -114,13 +131,24 @@ class RsgiBridge:
             environ["HTTP_HOST"] = scope.authority
         return environ
 
-    async def _read_body(self, proto: Any) -> tuple[bytes, str | None] | None:
-        """(body, None), (what was read, "too_large" | "timeout"), or None when the client left."""
+    async def _read_body(self, proto: Any, declared: str) -> tuple[bytes, str | None]:
+        """(body, None), or (b"", why the body is refused): "too_large" (declared or read past the
+        limit: a declared one is refused before a byte is read, so no 100-continue invites it),
+        "timeout" (not whole within the read timeout), "incomplete" (the stream ended before its
+        Content-Length or its last chunk). Granian ends every body with one empty chunk, and
+        turns a stream error (the client gone mid-body) into one more: two mean incomplete."""
+        if declared.isdigit() and int(declared) > self.max_body:
+            return b"", "too_large"
         chunks: list[bytes] = []
-        size = 0
+        size = ends = 0
         try:
             async with asyncio.timeout(self.read_timeout):
                 async for chunk in proto:
+                    if not chunk:
+                        ends += 1
+                        if ends > 1:
+                            return b"", "incomplete"
+                        continue
                     size += len(chunk)
                     if size > self.max_body:
                         return b"", "too_large"
@@ -128,7 +156,9 @@ class RsgiBridge:
         except TimeoutError:
             return b"", "timeout"
         except RuntimeError:  # granian's RSGIProtocolError / RSGIProtocolClosed: the connection ended
-            return None
+            return b"", "incomplete"
+        if declared.isdigit() and size != int(declared):
+            return b"", "incomplete"
         return b"".join(chunks), None
 
     def _call(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes | list[bytes]]:

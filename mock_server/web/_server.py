@@ -34,6 +34,7 @@ class WorkerSettings:
     default_pod: str = "in"
     strict_content_type: bool = False
     control_plane: bool = True
+    loopback_hosts_only: bool = False
     journal: bool = True
     journal_limit: int = DEFAULT_JOURNAL_LIMIT
     error_layout: str = "error"
@@ -56,9 +57,10 @@ def worker_app() -> RsgiBridge:
         journal=settings.journal,
         error_layout="data" if settings.error_layout == "data" else "error",
     )
-    return RsgiBridge(
-        create_app(store, config, control_plane=settings.control_plane), read_timeout=settings.read_timeout
+    app = create_app(
+        store, config, control_plane=settings.control_plane, loopback_hosts_only=settings.loopback_hosts_only
     )
+    return RsgiBridge(app, read_timeout=settings.read_timeout)
 
 
 def serve(settings: WorkerSettings, *, host: str, port: int, workers: int, log_level: str = "warning") -> None:
