@@ -238,12 +238,18 @@ class SqliteStore:
         return AccountInfo(sid, False, default.rcs_enabled, default.key_hashes, template=default)
 
     def account_for_key(self, pod: str, key_hash: str) -> str | None:
-        for sid, hashes in self._db().execute(
-            "SELECT sid, key_hashes FROM accounts WHERE pod = ? ORDER BY sid", (pod,)
-        ):
-            if key_hash in json.loads(hashes):
-                return str(sid)
-        return None
+        """Kept per state version like the other look-ups, and searched by SQLite itself: one
+        Python parse per listed account made a /wsgw request with 20,000 accounts take 44 ms."""
+        version, kept = self._cached(("key", pod, key_hash))
+        if kept is _MISSING:
+            row = self._db().execute(
+                "SELECT sid FROM accounts, json_each(accounts.key_hashes) AS k"
+                " WHERE accounts.pod = ? AND k.value = ? ORDER BY sid LIMIT 1",
+                (pod, key_hash),
+            ).fetchone()
+            kept = None if row is None else str(row[0])
+            self._keep(version, ("key", pod, key_hash), kept)
+        return kept  # type: ignore[no-any-return]
 
     def testers(
         self, pod: str, sid: str, agent: str, account: AccountInfo | None = None
