@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import shutil
 import signal
 import socket
@@ -100,15 +99,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _claim_port(host: str, port: int) -> int:
     """A free port for 0; for any other, proof that nobody listens there. Granian binds
     with SO_REUSEPORT, so a second mock on a busy port would silently share it (and split
@@ -179,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = build_parser().parse_args(argv)
     err = sys.stderr
+    from .web._http import is_loopback_host
     from .web._server import DEFAULT_READ_TIMEOUT, WorkerSettings, serve
 
     read_timeout = DEFAULT_READ_TIMEOUT if args.read_timeout is None else args.read_timeout
@@ -204,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kaleyra-mock: cannot load seed {args.seed}: {exc}", file=err)
         return 2
 
-    loopback = _is_loopback(args.host)
+    loopback = is_loopback_host(args.host)
     control_plane = loopback if args.control_plane is None else args.control_plane
     if not loopback:
         print(

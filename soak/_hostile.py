@@ -9,6 +9,7 @@ request body. `soak/run.py` runs them long, `tests/test_soak.py` short.
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import statistics
@@ -239,16 +240,20 @@ def body_limits(target: Target, sizes: tuple[int, ...] = (MAX_BODY, MAX_BODY + 1
 def _declared_too_large(target: Target, check: Check) -> None:
     """A Content-Length past the limit is refused at once, before any byte of the body (and
     with `Expect: 100-continue`, without inviting the upload with a 100)."""
-    for expect in ((), (("Expect", "100-continue"),)):
-        headers = [*api_headers()[:-1], ("Content-Length", str(MAX_BODY * 12)), *expect]
+    routes = [
+        ("POST", TESTERS_PATH, api_headers()[:-1]),
+        ("POST", "/__mock/reset", control_headers(("Content-Type", "application/json"))[:-1]),  # reads no body
+    ]
+    for (method, path, base), expect in itertools.product(routes, ((), (("Expect", "100-continue"),))):
+        headers = [*base, ("Content-Length", str(MAX_BODY * 12)), *expect]
         sock = socket.create_connection((target.host, target.port), timeout=5)
         try:
-            sock.sendall(request("POST", TESTERS_PATH, headers, b'{"agent'))
+            sock.sendall(request(method, path, headers, b'{"agent'))
             started = time.monotonic()
-            answer = check.saw(read_answer(sock, "POST"))
+            answer = check.saw(read_answer(sock, method))
         finally:
             sock.close()
-        what = "a declared Content-Length of 96 MiB" + (" with Expect: 100-continue" if expect else "")
+        what = f"{path}: a declared Content-Length of 96 MiB" + (" with Expect: 100-continue" if expect else "")
         check.expect(what, answer, 413, "MOCK413")
         if time.monotonic() - started > 1.0:
             check.problems.append(f"{what}: refused only after {time.monotonic() - started:.1f} s")
@@ -269,8 +274,11 @@ def _incomplete_bodies(target: Target, check: Check) -> None:
             chunked(arm)[:-5],
         ),
         ("a short state document", "PUT", "/__mock/state", [("Content-Length", str(len(blank) + 50))], blank),
+        # a route that reads no body is refused all the same: the body was refused, not the route
+        ("a short body to /__mock/reset", "POST", "/__mock/reset", [("Content-Length", "100")], b"{}"),
     ]
     _prepare(target)
+    target.control.post("/__mock/scenarios", json={"scenario": "gateway_error", "times": None}).raise_for_status()
     for what, method, path, framing, raw in cases:
         before = target.snapshot()
         headers = control_headers(("Content-Type", "application/json"), *framing)
@@ -281,8 +289,7 @@ def _incomplete_bodies(target: Target, check: Check) -> None:
             answer = check.saw(read_answer(sock, method))
         finally:
             sock.close()
-        if answer.status is not None:
-            check.expect(what, answer, 400, "MOCK400")
+        check.expect(what, answer, 400, "MOCK400")
         if target.snapshot() != before:
             check.problems.append(f"{what}: read as if whole, the state changed")
     api = [*api_headers()[:-1], ("Content-Length", "100")]
@@ -293,8 +300,7 @@ def _incomplete_bodies(target: Target, check: Check) -> None:
         answer = check.saw(read_answer(sock, "POST"))
     finally:
         sock.close()
-    if answer.status is not None:
-        check.expect("an API body shorter than its Content-Length", answer, 400, "RCS400")
+    check.expect("an API body shorter than its Content-Length", answer, 400, "RCS400")
 
 
 # -- 2. origins and media types ----------------------------------------------------------------------
@@ -527,22 +533,25 @@ def stalled_clients(
     stop = threading.Event()
     dripper = threading.Thread(target=_trickle, args=(stalled, stop), daemon=True)
     dripper.start()
+    measuring = time.monotonic()
     during = _latencies(target, normal)
     health = _latencies(target, 20, "/__mock/health", {})
-    during_s = time.monotonic() - started
+    measured = time.monotonic()
     failures = sum(1 for t in (*during, *health) if t == float("inf"))
-    p50_before, p99_before = statistics.median(before), _percentile(before, 0.99)
-    p50_during, p99_during = statistics.median(during), _percentile(during, 0.99)
+    p50_before, p95_before = statistics.median(before), _percentile(before, 0.95)
+    p50_during, p95_during = statistics.median(during), _percentile(during, 0.95)
     if failures:
         check.problems.append(f"{failures} normal requests failed beside the stalled ones")
-    # "Their usual latency": within the noise of a shared 2-core machine, far from any timeout.
-    elif p50_during > 3 * p50_before + 0.002 or p99_during > 5 * p99_before + 0.02:
+    # "Their usual latency": a frozen worker shows as seconds; the slack is a loaded 2-core CI
+    # machine's noise, and p95 leaves its single hiccups out.
+    elif p50_during > 3 * p50_before + 0.005 or p95_during > 5 * p95_before + 0.05:
         check.problems.append(
             f"normal latency grew beside stalled clients: p50 {p50_before * 1e3:.2f} -> {p50_during * 1e3:.2f} ms, "
-            f"p99 {p99_before * 1e3:.2f} -> {p99_during * 1e3:.2f} ms"
+            f"p95 {p95_before * 1e3:.2f} -> {p95_during * 1e3:.2f} ms"
         )
-    if during_s >= read_timeout:
-        check.problems.append(f"normal traffic took {during_s:.1f} s, past the read timeout: no stall was measured")
+    if measured - started >= read_timeout:
+        why = f"stalls opened at {measuring - started:.1f} s, normal traffic done at {measured - started:.1f} s"
+        check.problems.append(f"{why}: past the read timeout, so no stall was measured")
     outcomes: Counter[str] = Counter()
     try:
         for item in stalled:
@@ -570,10 +579,10 @@ def stalled_clients(
         {
             "stalled": {"uploads": uploads, "headers": headers_only, "trickles": trickles},
             "normal_requests": 2 * normal + 20,
-            "latency_ms_before": {"p50": round(p50_before * 1e3, 2), "p99": round(p99_before * 1e3, 2)},
-            "latency_ms_during": {"p50": round(p50_during * 1e3, 2), "p99": round(p99_during * 1e3, 2)},
+            "latency_ms_before": {"p50": round(p50_before * 1e3, 2), "p95": round(p95_before * 1e3, 2)},
+            "latency_ms_during": {"p50": round(p50_during * 1e3, 2), "p95": round(p95_during * 1e3, 2)},
             "health_ms_during_p99": round(_percentile(health, 0.99) * 1e3, 2),
-            "normal_traffic_seconds": round(during_s, 2),
+            "normal_traffic_seconds": round(measured - measuring, 2),
             "stalled_outcomes": dict(outcomes),
             "all_stalled_settled_after_s": round(waited, 1),
         }
@@ -583,7 +592,9 @@ def stalled_clients(
 
 def _beside_a_large_state_load(target: Target, check: Check, accounts: int = 30_000) -> dict[str, Any]:
     """A control request that takes seconds on purpose (a 1.5 MB state document) runs off the
-    worker's event loop: the API keeps answering beside it, in milliseconds, not after it."""
+    workers' event loops: GETs and DELETEs on 4 connections (both workers) keep answering
+    beside it. What they may still wait for: the write lock while the load writes (a DELETE on
+    the loading worker, a few hundred ms) and the GIL while it parses; never the whole load."""
     doc = default_seed_document(SPEC)
     doc["accounts"] = [{"pod": "in", "sid": f"LOAD{i}", "agents": {"1": []}} for i in range(accounts)]
     raw = json.dumps(doc).encode()
@@ -594,23 +605,44 @@ def _beside_a_large_state_load(target: Target, check: Check, accounts: int = 30_
         answer = target.control.put("/__mock/state", content=raw, headers={"Content-Type": "application/json"})
         result.update(status=answer.status_code, seconds=round(time.monotonic() - started, 2))
 
+    times: list[float] = []
+    lock = threading.Lock()
+
+    def traffic(n: int) -> None:
+        mine: list[float] = []
+        with httpx.Client(
+            base_url=target.url, timeout=10, headers={"api-key": KEY, "Content-Type": "application/json"}
+        ) as client:
+            while loader.is_alive():
+                started = time.perf_counter()
+                path = f"/in/v1/LOADING{n}/rcs/agent/48400" if len(mine) % 2 else GET_TESTERS
+                try:
+                    answer = client.request("DELETE" if len(mine) % 2 else "GET", path)
+                    ok = answer.status_code in (200, 400)
+                except httpx.HTTPError:
+                    ok = False
+                mine.append(time.perf_counter() - started if ok else float("inf"))
+        with lock:
+            times.extend(mine)
+
     loader = threading.Thread(target=load)
     loader.start()
     time.sleep(0.05)
-    during: list[float] = []
-    while loader.is_alive():
-        during += _latencies(target, 20)
-    loader.join()
+    clients = [threading.Thread(target=traffic, args=(n,)) for n in range(4)]
+    for t in clients:
+        t.start()
+    for t in (loader, *clients):
+        t.join()
     target.reset()
-    failed = sum(1 for t in during if t == float("inf"))
-    slowest = max(during) if during else float("inf")
-    if result.get("status") != 200 or failed or slowest > min(1.0, result.get("seconds", 0) / 2):
+    failed = sum(1 for t in times if t == float("inf"))
+    slowest = max(times) if times else float("inf")
+    if result.get("status") != 200 or failed or not times or slowest > max(0.25, result.get("seconds", 0) * 0.6):
         check.problems.append(f"beside a large state load ({result}): {failed} failed, the slowest {slowest:.2f} s")
     return {
         **result,
         "accounts": accounts,
-        "normal_requests": len(during),
-        "p50_ms": round(statistics.median(during) * 1e3, 2) if during else None,
+        "api_requests": len(times),
+        "p50_ms": round(statistics.median(times) * 1e3, 2) if times else None,
         "max_ms": round(slowest * 1e3, 1),
     }
 
@@ -641,6 +673,9 @@ def conformance(target: Target) -> Check:
         answer = send(f"method {method}", request(method, path, h()), 405, "RCS405")
         if not answer.header("allow"):
             check.problems.append(f"method {method}: a 405 without Allow")
+    # A name with an underscore is not the header with a hyphen (`api_key` is no api-key): dropped.
+    underscored = [("Host", "h"), ("api_key", KEY), ("Content-Type", "application/json"), ("Connection", "close")]
+    send("api_key with an underscore", request("GET", GET_TESTERS, underscored), 401, "RCS401")
     # Header names are case-insensitive (RFC 9110 section 5.1).
     casings = [("API-KEY", "CONTENT-TYPE"), ("Api-Key", "Content-type"), ("aPi-kEy", "cOnTeNt-TyPe")]
     for key_name, type_name in casings:

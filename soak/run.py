@@ -101,7 +101,7 @@ def fuzz_server(requests: int, scratch: Path) -> dict[str, Any]:
 
 # -- 2b. hostile and careless clients, one check per class -------------------------------------------
 
-HOSTILE_READ_TIMEOUT = 2.0
+HOSTILE_READ_TIMEOUT = 3.0
 
 
 def hostile_clients(scratch: Path, quick: bool = False) -> dict[str, Any]:

@@ -677,6 +677,7 @@ def test_scenario__prefer_for_a_post_only_example(client: FlaskClient) -> None:
         pytest.param("code=\u00b2", id="superscript-digit-code"),
         pytest.param("code=4\u00b900", id="code-with-superscript-digit"),
         pytest.param("example=" + "x" * 300_000, id="huge-name"),
+        pytest.param("code=" + "4" * 5_000, id="code-past-int-digits"),
     ],
 )
 @pytest.mark.parametrize("op_id", CANONICAL)

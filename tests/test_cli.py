@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mock_server._cli import _is_loopback, _load_seed, main
+from mock_server._cli import _load_seed, main
 from mock_server.core import MemoryStore, SpecIndex, StateError, hash_key
 from mock_server.web import create_app
+from mock_server.web._http import is_loopback_host
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = SpecIndex.load()
@@ -93,4 +94,4 @@ def test_main__unreadable_seed_exits_2(tmp_path: Path, capsys: pytest.CaptureFix
     ],
 )
 def test_is_loopback(host: str, loopback: bool) -> None:
-    assert _is_loopback(host) is loopback
+    assert is_loopback_host(host) is loopback

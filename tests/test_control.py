@@ -98,7 +98,7 @@ def journal(client: FlaskClient, **filters: Any) -> list[dict[str, Any]]:
 
 def assert_refused(response: TestResponse, status: int = 400, where: str | None = None) -> dict[str, Any]:
     """The control plane's refusal envelope; `where` must appear in the error message, and no
-    value the request refused ever does (tests/test_hostile.py sends markers for that)."""
+    value the request refused ever does (soak/_hostile.py `echoes` sends markers for that)."""
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/json"
     body = response.get_json()

@@ -131,6 +131,22 @@ def test_control__invalid_utf8_and_oversized_bodies_use_mock_codes_and_stay_out_
     assert _journal(client) == []
 
 
+@pytest.mark.parametrize(
+    "length",
+    ["\u00b2", "4\u0662", "-1", "1e3", "0x10"],
+    ids=["superscript", "arabic-digit", "negative", "exponent", "hex"],
+)
+@pytest.mark.parametrize("path", ["/in/v1/S/rcs/agent/testersbyagent", "/__mock/scenarios"])
+def test_read_body__a_content_length_that_is_no_ascii_number_is_400(
+    client: FlaskClient, path: str, length: str
+) -> None:
+    """str.isdigit() takes "²" and int() then raises: RFC 9110 lengths are ASCII digits only."""
+    response = client.post(path, data=b"{}", headers=API, environ_overrides={"CONTENT_LENGTH": length})
+    assert response.status_code == 400
+    assert response.json["code"] in ("RCS400", "MOCK400")
+    assert client.get("/__mock/scenarios").json == []
+
+
 # -- faults ---------------------------------------------------------------------------------
 
 

@@ -305,7 +305,8 @@ class Engine:
         ignored: list[str] = []
         if wanted_name is not None and example is None:
             ignored.append("example names no response of this operation")
-        code = int(wanted_code) if wanted_code and wanted_code.isascii() and wanted_code.isdigit() else None
+        plain = wanted_code is not None and len(wanted_code) <= 3 and wanted_code.isascii() and wanted_code.isdigit()
+        code = int(wanted_code) if plain and wanted_code else None
         if wanted_code is not None:
             if code is None or not 100 <= code <= 599:
                 ignored.append("code is no HTTP status")

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -242,11 +242,15 @@ class SqliteStore:
         Python parse per listed account made a /wsgw request with 20,000 accounts take 44 ms."""
         version, kept = self._cached(("key", pod, key_hash))
         if kept is _MISSING:
-            row = self._db().execute(
-                "SELECT sid FROM accounts, json_each(accounts.key_hashes) AS k"
-                " WHERE accounts.pod = ? AND k.value = ? ORDER BY sid LIMIT 1",
-                (pod, key_hash),
-            ).fetchone()
+            row = (
+                self._db()
+                .execute(
+                    "SELECT sid FROM accounts, json_each(accounts.key_hashes) AS k"
+                    " WHERE accounts.pod = ? AND k.value = ? ORDER BY sid LIMIT 1",
+                    (pod, key_hash),
+                )
+                .fetchone()
+            )
             kept = None if row is None else str(row[0])
             self._keep(version, ("key", pod, key_hash), kept)
         return kept  # type: ignore[no-any-return]
@@ -371,8 +375,9 @@ class SqliteStore:
             return self._read_state(db)
 
     def load(self, state: StateData) -> None:
+        rows = _state_rows(state)  # encoded before the write lock: a large document holds no other writer
         with self._write() as db:
-            self._write_state(db, state)
+            self._write_rows(db, rows)
 
     def mutate(self, fn: Callable[[StateData], T]) -> T:
         with self._write() as db:
@@ -420,25 +425,46 @@ class SqliteStore:
         return state
 
     def _write_state(self, db: sqlite3.Connection, state: StateData) -> None:
+        self._write_rows(db, _state_rows(state))
+
+    def _write_rows(self, db: sqlite3.Connection, rows: _StateRows) -> None:
         for table in ("accounts", "agents", "deleted_default"):
             db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
-        default = state.default_account
-        db.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('default_account', ?)",
-            (json.dumps(None if default is None else default.to_document()),),
-        )
-        db.execute("INSERT OR REPLACE INTO meta VALUES ('magic_agents', ?)", (json.dumps(state.magic_agents),))
-        for (pod, sid), acc in state.accounts.items():
-            db.execute(
-                "INSERT INTO accounts VALUES (?, ?, ?, ?)",
-                (pod, sid, int(acc.rcs_enabled), json.dumps(sorted(acc.key_hashes))),
-            )
-            db.executemany(
-                "INSERT INTO agents VALUES (?, ?, ?, ?)",
-                [(pod, sid, agent, json.dumps(testers)) for agent, testers in acc.agents.items()],
-            )
-        db.executemany("INSERT INTO deleted_default VALUES (?, ?, ?)", sorted(state.deleted_default))
+        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows.meta)
+        db.executemany("INSERT INTO accounts VALUES (?, ?, ?, ?)", rows.accounts)
+        db.executemany("INSERT INTO agents VALUES (?, ?, ?, ?)", rows.agents)
+        db.executemany("INSERT INTO deleted_default VALUES (?, ?, ?)", rows.deleted)
         self._bump(db)
+
+
+@dataclass(frozen=True)
+class _StateRows:
+    """A state as the rows of its tables, encoded and ready to insert."""
+
+    meta: list[tuple[str, str]]
+    accounts: list[tuple[str, str, int, str]]
+    agents: list[tuple[str, str, str, str]]
+    deleted: list[tuple[str, str, str]]
+
+
+def _state_rows(state: StateData) -> _StateRows:
+    default = state.default_account
+    return _StateRows(
+        meta=[
+            ("default_account", json.dumps(None if default is None else default.to_document())),
+            ("magic_agents", json.dumps(state.magic_agents)),
+        ],
+        accounts=[
+            (pod, sid, int(acc.rcs_enabled), json.dumps(sorted(acc.key_hashes)))
+            for (pod, sid), acc in state.accounts.items()
+        ],
+        agents=[
+            (pod, sid, agent, json.dumps(testers))
+            for (pod, sid), acc in state.accounts.items()
+            for agent, testers in acc.agents.items()
+        ],
+        deleted=sorted(state.deleted_default),
+    )
 
 
 def _armed_from_row(row: tuple[Any, ...]) -> Armed:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import re
@@ -39,6 +38,8 @@ from ._http import (
     Unreadable,
     api_key,
     crash_response,
+    has_body,
+    is_loopback_host,
     read_body,
     request_problem,
     wsgi_response,
@@ -280,20 +281,7 @@ def _is_loopback_origin(origin: str) -> bool:
     """Only a page served from this machine has a loopback host; `null` (a sandboxed or file
     page) is not one, nor is a name that merely starts like one."""
     match = _ORIGIN.fullmatch(origin)
-    if match is None:
-        return False
-    host = match.group(1).strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _has_body(environ: dict[str, Any]) -> bool:
-    length = (environ.get("CONTENT_LENGTH") or "").strip()
-    return (bool(length) and length != "0") or "HTTP_TRANSFER_ENCODING" in environ
+    return match is not None and is_loopback_host(match.group(1))
 
 
 def _browser_guard(loopback_hosts_only: bool) -> ControlError | None:
@@ -308,7 +296,7 @@ def _browser_guard(loopback_hosts_only: bool) -> ControlError | None:
         return ControlError(403, "requests from a web page are refused; only loopback origins may steer the mock")
     if loopback_hosts_only and not _is_loopback_origin("http://" + (environ.get("HTTP_HOST") or "").strip()):
         return ControlError(403, "the control plane of a loopback server answers only to a loopback Host")
-    if environ.get("REQUEST_METHOD") in ("POST", "PUT", "PATCH", "DELETE") and _has_body(environ):
+    if environ.get("REQUEST_METHOD") in ("POST", "PUT", "PATCH", "DELETE") and has_body(environ):
         media = (environ.get("CONTENT_TYPE") or "").split(";", 1)[0].strip().lower()
         if media != "application/json":
             return ControlError(415, "a control request with a body sends Content-Type: application/json")

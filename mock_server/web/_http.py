@@ -9,6 +9,7 @@ plane they belong to; their messages name the rule, never the refused value.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 from collections.abc import Iterable, Iterator
@@ -23,12 +24,13 @@ __all__ = [
     "BODY_PROBLEM",
     "CONTROL_PREFIX",
     "DEFERRED_LATENCY",
-    "DROP_MESSAGE",
     "MAX_BODY",
     "ConnectionDropped",
     "Unreadable",
     "api_key",
     "crash_response",
+    "has_body",
+    "is_loopback_host",
     "query_is_utf8",
     "read_body",
     "request_problem",
@@ -91,8 +93,33 @@ def _path_is_utf8(path: str) -> bool:
     return "\ufffd" not in decoded
 
 
+def is_loopback_host(host: str) -> bool:
+    """`localhost` or a loopback address (IPv6 in brackets or not), without a port."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def has_body(environ: dict[str, Any]) -> bool:
+    """A request carries a body when it says so: a Content-Length above 0, or chunked framing."""
+    length = (environ.get("CONTENT_LENGTH") or "").strip()
+    return (bool(length) and length != "0") or "HTTP_TRANSFER_ENCODING" in environ
+
+
+def _length(raw: str) -> int | None:
+    """A Content-Length as RFC 9110 writes one (ASCII digits), or None."""
+    return int(raw) if raw.isascii() and raw.isdigit() else None
+
+
 def request_problem(environ: dict[str, Any]) -> Unreadable | None:
     """What makes a request unreadable before any route looks at it, or None.
+
+    - a body the server refused while reading it (`BODY_PROBLEM`): 413, 408 or 400, on every
+      route, whether or not it would have read the body;
 
     - the path or query is not UTF-8 (Kaleyra's paths and parameters are text);
     - HTTP/1.1 without a Host, or with two of them, or with one that is no host
@@ -102,6 +129,13 @@ def request_problem(environ: dict[str, Any]) -> Unreadable | None:
       outside a quoted string;
     - a transfer coding other than chunked.
     """
+    problem = environ.get(BODY_PROBLEM)
+    if problem == "too_large":
+        return Unreadable(413, f"the request body is larger than {MAX_BODY} bytes")
+    if problem == "timeout":
+        return Unreadable(408, "the request body did not arrive in time")
+    if problem is not None:
+        return Unreadable(400, "the request body ended before its Content-Length or its last chunk")
     if not _path_is_utf8(environ.get("PATH_INFO", "")) or not query_is_utf8(environ.get("QUERY_STRING", "")):
         return Unreadable(400, "the request path or query string is not valid UTF-8")
     host = environ.get("HTTP_HOST")
@@ -123,25 +157,19 @@ def request_problem(environ: dict[str, Any]) -> Unreadable | None:
 
 
 def read_body(environ: dict[str, Any]) -> bytes:
-    """The whole body, however it was framed, or `Unreadable` (413 past `MAX_BODY`, 408 when the
-    client stopped sending it, 400 when it is shorter than its Content-Length).
+    """The whole body, however it was framed, or `Unreadable` (413 past `MAX_BODY`, 400 when it
+    is shorter than its Content-Length). A body the server already refused never gets here:
+    `request_problem` answered it.
 
     A chunked body has no Content-Length; it is read up to one byte past the limit, so a
     body of exactly `MAX_BODY` bytes is taken whole and one byte more is refused.
     """
-    problem = environ.get(BODY_PROBLEM)
-    if problem == "too_large":
-        raise Unreadable(413, f"the request body is larger than {MAX_BODY} bytes")
-    if problem == "timeout":
-        raise Unreadable(408, "the request body did not arrive in time")
-    if problem is not None:
-        raise Unreadable(400, "the request body ended before its Content-Length or its last chunk")
     raw_length = (environ.get("CONTENT_LENGTH") or "").strip()
     stream = environ["wsgi.input"]
     if raw_length:
-        if not raw_length.isdigit():
+        length = _length(raw_length)
+        if length is None:
             raise Unreadable(400, "Content-Length must be a number of bytes")
-        length = int(raw_length)
         if length > MAX_BODY:
             raise Unreadable(413, f"the request body is larger than {MAX_BODY} bytes")
         data = stream.read(length) if length else b""
@@ -186,13 +214,10 @@ def wsgi_response(response: ApiResponse, environ: dict[str, Any]) -> tuple[int, 
     return response.status, headers, [body]
 
 
-DROP_MESSAGE = "connection_reset fault: connection dropped mid-response"
-
-
 class ConnectionDropped(Exception):
     """Raised mid-response by the connection_reset fault: the server drops the connection."""
 
 
 def _dropped(body: bytes) -> Iterator[bytes]:
     yield body[: len(body) // 2]
-    raise ConnectionDropped(DROP_MESSAGE)
+    raise ConnectionDropped("connection_reset fault: connection dropped mid-response")

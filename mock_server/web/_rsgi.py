@@ -33,6 +33,7 @@ from ._http import (
     MAX_BODY,
     ConnectionDropped,
     crash_response,
+    has_body,
     wsgi_response,
 )
 
@@ -66,16 +67,15 @@ class RsgiBridge:
         """Nothing to prepare: the app was built before the loop started."""
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Nothing to release: the app's store closes with the process."""
+        """The control plane's threads end with the worker; the app's store closes with the process."""
+        self._control_threads.shutdown(wait=False)
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         if scope.proto != "http":  # websockets are off; nothing else reaches an RSGI app
             return
         environ = self._environ(scope)
         body = b""
-        if environ["REQUEST_METHOD"] in _READS_BODY and (
-            "HTTP_TRANSFER_ENCODING" in environ or environ.get("CONTENT_LENGTH", "0").strip() not in ("", "0")
-        ):
+        if environ["REQUEST_METHOD"] in _READS_BODY and has_body(environ):
             body, problem = await self._read_body(proto, environ.get("CONTENT_LENGTH", "").strip())
             if problem is not None:
                 environ[BODY_PROBLEM] = problem
@@ -115,13 +115,15 @@ class RsgiBridge:
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": scope.scheme,
             "wsgi.errors": _LOG_STREAM,
-            "wsgi.multithread": False,
+            "wsgi.multithread": True,  # the loop thread and the control plane's threads
             "wsgi.multiprocess": True,
             "wsgi.run_once": False,
             "wsgi.input_terminated": True,
         }
         names = self._names
         for header, value in scope.headers.items():  # one item per field line; values that are not text are left out
+            if "_" in header:
+                continue  # `api_key` would read as `api-key` in CGI naming: dropped, as gunicorn and nginx do
             name = names.get(header)
             if name is None:
                 name = names[header] = _cgi_name(header)
@@ -137,7 +139,8 @@ class RsgiBridge:
         "timeout" (not whole within the read timeout), "incomplete" (the stream ended before its
         Content-Length or its last chunk). Granian ends every body with one empty chunk, and
         turns a stream error (the client gone mid-body) into one more: two mean incomplete."""
-        if declared.isdigit() and int(declared) > self.max_body:
+        length = int(declared) if declared.isascii() and declared.isdigit() else None
+        if length is not None and length > self.max_body:
             return b"", "too_large"
         chunks: list[bytes] = []
         size = ends = 0
@@ -157,7 +160,7 @@ class RsgiBridge:
             return b"", "timeout"
         except RuntimeError:  # granian's RSGIProtocolError / RSGIProtocolClosed: the connection ended
             return b"", "incomplete"
-        if declared.isdigit() and size != int(declared):
+        if length is not None and size != length:
             return b"", "incomplete"
         return b"".join(chunks), None
 
