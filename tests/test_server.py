@@ -255,9 +255,30 @@ def delete_url(server: Server, pod: str, agent: str, sid: str = SID) -> str:
     return server.url(f"/{pod}/v1/{sid}/rcs/agent/{agent}")
 
 
-def _listening_addresses(port: int) -> set[str]:
-    """Local addresses (IPv4 and IPv6) with a socket in LISTEN on this port, from /proc/net/tcp{,6}."""
+def _socket_inodes(group: int) -> set[str]:
+    """The socket inodes every process of a process group holds open (the server and its workers)."""
+    inodes = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2]) != group:
+                continue
+            for fd in (entry / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    return inodes
+
+
+def _listening_addresses(port: int, group: int) -> set[str]:
+    """Local addresses (IPv4 and IPv6) the server's process group listens on at this port, from
+    /proc/net/tcp{,6}: only its own sockets, since another program may listen on the same port
+    number at another address (binding port 0 on 127.0.0.2 may pick one in use on 127.0.0.1)."""
     found = set()
+    ours = _socket_inodes(group)
     for table in ("tcp", "tcp6"):
         proc_file = Path("/proc/net") / table
         if not proc_file.exists():
@@ -265,7 +286,7 @@ def _listening_addresses(port: int) -> set[str]:
         for line in proc_file.read_text().splitlines()[1:]:
             fields = line.split()
             address, hex_port = fields[1].split(":")
-            if fields[3] == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+            if fields[3] == "0A" and int(hex_port, 16) == port and fields[9] in ours:  # 0A: LISTEN
                 raw = bytes.fromhex(address)  # host-order 32-bit words
                 packed = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
                 found.add(str(ipaddress.ip_address(packed)))
@@ -356,7 +377,7 @@ def test_unusable_state_file_exits_2_with_a_message(tmp_path: Path, problem: str
 def test_binds_loopback_by_default(server: Server) -> None:
     assert server.host == "127.0.0.1"
     assert any("control plane: http://127.0.0.1:" in line for line in server.banner)
-    assert _listening_addresses(server.port) == {"127.0.0.1"}
+    assert _listening_addresses(server.port, server.proc.pid) == {"127.0.0.1"}
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.2:{server.port}/__mock/health", timeout=TIMEOUT)
     health = httpx.get(server.url("/__mock/health"), timeout=TIMEOUT).json()
@@ -495,7 +516,7 @@ def test_state_file_survives_a_restart_and_sigterm(tmp_path: Path) -> None:
 def test_loopback_alias_host_keeps_the_control_plane() -> None:
     with running("--host", "127.0.0.2", "--workers", "1") as server:
         assert server.host == "127.0.0.2"
-        assert _listening_addresses(server.port) == {"127.0.0.2"}
+        assert _listening_addresses(server.port, server.proc.pid) == {"127.0.0.2"}
         health = httpx.get(server.url("/__mock/health"), timeout=TIMEOUT)
         assert health.status_code == 200
         assert health.json()["status"] == "ok"

@@ -28,6 +28,7 @@ __all__ = [
     "ConnectionDropped",
     "Unreadable",
     "api_key",
+    "content_length",
     "crash_response",
     "has_body",
     "is_loopback_host",
@@ -110,7 +111,7 @@ def has_body(environ: dict[str, Any]) -> bool:
     return (bool(length) and length != "0") or "HTTP_TRANSFER_ENCODING" in environ
 
 
-def _length(raw: str) -> int | None:
+def content_length(raw: str) -> int | None:
     """A Content-Length as RFC 9110 writes one (ASCII digits), or None."""
     return int(raw) if raw.isascii() and raw.isdigit() else None
 
@@ -120,7 +121,6 @@ def request_problem(environ: dict[str, Any]) -> Unreadable | None:
 
     - a body the server refused while reading it (`BODY_PROBLEM`): 413, 408 or 400, on every
       route, whether or not it would have read the body;
-
     - the path or query is not UTF-8 (Kaleyra's paths and parameters are text);
     - HTTP/1.1 without a Host, or with two of them, or with one that is no host
       (RFC 9112 section 3.2: a server MUST answer 400);
@@ -167,7 +167,7 @@ def read_body(environ: dict[str, Any]) -> bytes:
     raw_length = (environ.get("CONTENT_LENGTH") or "").strip()
     stream = environ["wsgi.input"]
     if raw_length:
-        length = _length(raw_length)
+        length = content_length(raw_length)
         if length is None:
             raise Unreadable(400, "Content-Length must be a number of bytes")
         if length > MAX_BODY:

@@ -32,6 +32,7 @@ from ._http import (
     DEFERRED_LATENCY,
     MAX_BODY,
     ConnectionDropped,
+    content_length,
     crash_response,
     has_body,
     wsgi_response,
@@ -139,7 +140,7 @@ class RsgiBridge:
         "timeout" (not whole within the read timeout), "incomplete" (the stream ended before its
         Content-Length or its last chunk). Granian ends every body with one empty chunk, and
         turns a stream error (the client gone mid-body) into one more: two mean incomplete."""
-        length = int(declared) if declared.isascii() and declared.isdigit() else None
+        length = content_length(declared)
         if length is not None and length > self.max_body:
             return b"", "too_large"
         chunks: list[bytes] = []
