@@ -25,7 +25,7 @@ import httpx
 from mock_server.core import CONTROL_SPEC_PATH, MAX_DEPTH, SpecIndex, default_seed_document, load_yaml
 from mock_server.web import MAX_BODY
 
-from ._wire import Answer, chunked, exchange, read_answer, request
+from ._wire import Answer, chunked, envelope_problem, exchange, read_answer, request
 
 __all__ = [
     "FOREIGN_MEDIA",
@@ -104,21 +104,6 @@ class Check:
             "problems": self.problems[:20],
             "ok": not self.problems and not self.unasked_5xx,
         }
-
-
-def envelope_problem(answer: Answer, code: str | None = None) -> str | None:
-    """Why a refusal is outside Kaleyra's (assumed) error envelope, or None."""
-    if not (answer.header("content-type") or "").startswith("application/json"):
-        return f"a {answer.status} that is not JSON"
-    try:
-        doc = json.loads(answer.body)
-    except ValueError:
-        return f"a {answer.status} whose body does not parse"
-    if not (isinstance(doc, dict) and {"code", "message", "error"} <= set(doc) and isinstance(doc["error"], dict)):
-        return f"a {answer.status} outside the envelope: {answer.body[:160]!r}"
-    if code is not None and doc["code"] != code:
-        return f"code {doc['code']}, not {code}"
-    return None
 
 
 class Target:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import socket
 import threading
 from dataclasses import dataclass
 
-__all__ = ["Answer", "chunked", "exchange", "read_answer", "request"]
+__all__ = ["Answer", "chunked", "envelope_problem", "exchange", "read_answer", "request"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,21 @@ class Answer:
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+
+def envelope_problem(answer: Answer, code: str | None = None) -> str | None:
+    """Why a refusal is outside Kaleyra's (assumed) error envelope, or None."""
+    if not (answer.header("content-type") or "").startswith("application/json"):
+        return f"a {answer.status} that is not JSON: {answer.body[:160]!r}"
+    try:
+        doc = json.loads(answer.body)
+    except ValueError:
+        return f"a {answer.status} whose body does not parse: {answer.body[:160]!r}"
+    if not (isinstance(doc, dict) and {"code", "message", "error"} <= set(doc) and isinstance(doc["error"], dict)):
+        return f"a {answer.status} outside the envelope: {answer.body[:160]!r}"
+    if code is not None and doc["code"] != code:
+        return f"code {doc['code']}, not {code}"
+    return None
 
 
 def request(method: str, target: str, headers: list[tuple[str, str]], body: bytes = b"") -> bytes:

@@ -5,7 +5,7 @@ only turns HTTP into `ApiRequest` and `ApiResponse` back into HTTP.
 """
 
 from ._control import CONTROL_SPEC_PATH, ControlError, ControlPlane
-from ._engine import FAULT_KINDS, ApiRequest, ApiResponse, Engine, MockConfig, mock_error_body
+from ._engine import FAULT_KINDS, ApiRequest, ApiResponse, Engine, MockConfig, is_json_media_type, mock_error_body
 from ._json import INVALID_JSON, MAX_DEPTH, strict_json, too_deep
 from ._pods import POD_HOSTS, PODS, Pod, pod_from_host, resolve_pod
 from ._spec import SPEC_PATH, Example, Operation, SpecIndex, encode_json, load_yaml
@@ -53,6 +53,7 @@ __all__ = [
     "default_seed_document",
     "encode_json",
     "hash_key",
+    "is_json_media_type",
     "key_fingerprint",
     "load_yaml",
     "merge_seed",

@@ -25,6 +25,7 @@ __all__ = [
     "ApiRequest",
     "ApiResponse",
     "Engine",
+    "is_json_media_type",
     "MockConfig",
     "mock_error_body",
 ]
@@ -116,7 +117,7 @@ _PREFER_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[^,;"]+|[,;]')
 _ESCAPED = re.compile(r"\\(.)")
 
 
-def _is_json_media_type(value: str) -> bool:
+def is_json_media_type(value: str) -> bool:
     return value.split(";", 1)[0].strip().lower() == "application/json"
 
 
@@ -212,7 +213,7 @@ class Engine:
             if self.config.strict_content_type:
                 return self._render(op, "unsupported_media_type", "content-type")
             warnings = (("X-Mock-Warning", "Content-Type missing; Kaleyra documents application/json as mandatory"),)
-        elif not _is_json_media_type(req.content_type):
+        elif not is_json_media_type(req.content_type):
             return self._render(op, "unsupported_media_type", "content-type")
         if req.body and (req.content_encoding or "").strip().lower() not in ("", "identity"):
             return self._render(op, "unsupported_media_type", "content-type")  # RFC 9110 section 8.4.1

@@ -27,6 +27,7 @@ from ..core import (
     StateData,
     Store,
     default_seed_document,
+    is_json_media_type,
     mock_error_body,
     resolve_pod,
     state_validator,
@@ -34,6 +35,7 @@ from ..core import (
 )
 from ._fast import FastApi
 from ._http import (
+    CONTROL_PREFIX,
     ConnectionDropped,
     Unreadable,
     api_key,
@@ -183,7 +185,7 @@ def _api_view(handle: MockHandle, ops: dict[str, str]) -> Callable[..., Response
 
 def _is_control_path() -> bool:
     """The control plane's own 404s and 405s use MOCK codes and stay out of the API journal."""
-    return request.path == "/__mock" or request.path.startswith("/__mock/")
+    return request.path == CONTROL_PREFIX.rstrip("/") or request.path.startswith(CONTROL_PREFIX)
 
 
 def _register_error_handlers(app: Flask, handle: MockHandle) -> None:
@@ -296,10 +298,9 @@ def _browser_guard(loopback_hosts_only: bool) -> ControlError | None:
         return ControlError(403, "requests from a web page are refused; only loopback origins may steer the mock")
     if loopback_hosts_only and not _is_loopback_origin("http://" + (environ.get("HTTP_HOST") or "").strip()):
         return ControlError(403, "the control plane of a loopback server answers only to a loopback Host")
-    if environ.get("REQUEST_METHOD") in ("POST", "PUT", "PATCH", "DELETE") and has_body(environ):
-        media = (environ.get("CONTENT_TYPE") or "").split(";", 1)[0].strip().lower()
-        if media != "application/json":
-            return ControlError(415, "a control request with a body sends Content-Type: application/json")
+    writes = environ.get("REQUEST_METHOD") in ("POST", "PUT", "PATCH", "DELETE")
+    if writes and has_body(environ) and not is_json_media_type(environ.get("CONTENT_TYPE") or ""):
+        return ControlError(415, "a control request with a body sends Content-Type: application/json")
     return None
 
 
