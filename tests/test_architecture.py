@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,12 +86,13 @@ def test_fault_kinds__the_engine_and_the_control_document_agree() -> None:
 
 def test_api_routes__serve_exactly_the_operations_of_the_spec() -> None:
     from mock_server.core import SpecIndex
-    from mock_server.web import API_ROUTES
+    from mock_server.web import api_rules
 
     spec = SpecIndex.load()
+    rules, _converters = api_rules(spec)
     routed = {}
-    for rule, ops in API_ROUTES:
-        path = rule.replace("<agent:agent_number>", "{agent_number}").replace("<sid>", "{sid}")
+    for rule, ops in rules.items():
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
         for method, op_id in ops.items():
             routed[op_id] = (method, path)
     assert routed == {op.operation_id: (op.method, op.path) for op in spec.operations.values()}

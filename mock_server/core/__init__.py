@@ -7,7 +7,7 @@ only turns HTTP into `ApiRequest` and `ApiResponse` back into HTTP.
 from ._control import CONTROL_SPEC_PATH, ControlError, ControlPlane
 from ._engine import FAULT_KINDS, ApiRequest, ApiResponse, Engine, MockConfig, is_json_media_type, mock_error_body
 from ._json import INVALID_JSON, MAX_DEPTH, strict_json, too_deep
-from ._pods import POD_HOSTS, PODS, Pod, pod_from_host, resolve_pod
+from ._pods import PODS, Pod, pod_from_host, resolve_pod
 from ._spec import SPEC_PATH, Example, Operation, SpecIndex, encode_json, load_yaml
 from ._sqlite import SqliteStore
 from ._state import (
@@ -29,7 +29,6 @@ __all__ = [
     "INVALID_JSON",
     "MAX_DEPTH",
     "PODS",
-    "POD_HOSTS",
     "SPEC_PATH",
     "AccountData",
     "AccountInfo",

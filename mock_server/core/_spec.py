@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from ._pods import PODS, Pod
+
 __all__ = [
     "SPEC_PATH",
     "Example",
@@ -73,6 +75,20 @@ class Operation:
         return None
 
 
+def _pod_hosts(document: Mapping[str, Any]) -> dict[str, Pod]:
+    """{host: pod} from the `servers` that name their pod (`x-pod`): the hosts a request's Host picks."""
+    hosts: dict[str, Pod] = {}
+    for server in document.get("servers", ()):
+        pod = server.get("x-pod")
+        if pod is None:
+            continue
+        if pod not in PODS:
+            raise ValueError(f"servers: x-pod must be one of {PODS}, not {pod!r}")
+        host = str(server["url"]).split("://", 1)[-1].split("/", 1)[0].lower()
+        hosts[host] = pod
+    return hosts
+
+
 class SpecIndex:
     """Operations and examples of one OpenAPI document, resolved once at start-up."""
 
@@ -80,11 +96,14 @@ class SpecIndex:
         self.document = document
         self.operations: dict[str, Operation] = {}
         self.shared: dict[str, Example] = {}
+        self.pod_hosts = _pod_hosts(document)
         for path, item in document.get("paths", {}).items():
             for method, op in item.items():
                 if method in {"parameters", "summary", "description"} or not isinstance(op, dict):
                     continue
                 self._add_operation(path, method.upper(), op)
+        # The spec's paths in its order, each once: what the web layer routes.
+        self.paths: tuple[str, ...] = tuple(dict.fromkeys(op.path for op in self.operations.values()))
         # The answers a request gets before (or without) an operation: routing, and refusals.
         for ref_name, status in (("NotFound", 404), ("MethodNotAllowed", 405)):
             for name, example in self._examples_of(status, document["components"]["responses"][ref_name]):

@@ -1,6 +1,7 @@
-"""The Flask layer of the mock and the production server around it."""
+"""The web layer of the mock: the API callable, the Flask app hosting it, and the server."""
 
-from ._app import API_ROUTES, ConnectionDropped, MockHandle, create_app
+from ._api import ApiApp, api_rules
+from ._app import ConnectionDropped, MockApp, MockHandle, create_app
 from ._http import MAX_BODY
 
-__all__ = ["API_ROUTES", "MAX_BODY", "ConnectionDropped", "MockHandle", "create_app"]
+__all__ = ["MAX_BODY", "ApiApp", "ConnectionDropped", "MockApp", "MockHandle", "api_rules", "create_app"]

@@ -1,4 +1,4 @@
-"""The thin Flask layer: HTTP in, `ApiRequest` to the core, `ApiResponse` back out."""
+"""The Flask application: the control plane, and the one API callable it hosts."""
 
 from __future__ import annotations
 
@@ -16,8 +16,6 @@ from werkzeug.routing import BaseConverter
 from ..core import (
     INVALID_JSON,
     PODS,
-    ApiRequest,
-    ApiResponse,
     ControlError,
     ControlPlane,
     Engine,
@@ -29,50 +27,29 @@ from ..core import (
     default_seed_document,
     is_json_media_type,
     mock_error_body,
-    resolve_pod,
     state_validator,
     strict_json,
 )
-from ._fast import FastApi
+from ._api import ApiApp
 from ._http import (
-    CONTROL_PREFIX,
     ConnectionDropped,
     Unreadable,
-    api_key,
     crash_response,
     has_body,
+    is_control_path,
     is_loopback_host,
     read_body,
     request_problem,
     wsgi_response,
 )
 
-__all__ = ["API_ROUTES", "ConnectionDropped", "MockHandle", "create_app"]
+__all__ = ["ConnectionDropped", "MockApp", "MockHandle", "create_app"]
 
 log = logging.getLogger("mock_server")
 
-# (rule, {method: operationId}). A rule may be served under /in and /na as well.
-API_ROUTES: tuple[tuple[str, dict[str, str]], ...] = (
-    ("/v1/<sid>/rcs/agent/testersbyagent", {"GET": "getTestersByAgent", "POST": "postTestersByAgent"}),
-    (
-        "/v1/<sid>/rcs/agenttester/testersbyagent",
-        {"GET": "getTestersByAgentTester", "POST": "postTestersByAgentTester"},
-    ),
-    ("/wsgw/v1/agent/testersbyagent", {"GET": "getTestersByAgentWsgw", "POST": "postTestersByAgentWsgw"}),
-    ("/v1/<sid>/rcs/agent/<agent:agent_number>", {"DELETE": "deleteAgent"}),
-    ("/v1/<sid>/rcs/agent/", {"DELETE": "deleteAgentWithoutNumber"}),
-    ("/v1/<sid>/rcs/agent", {"DELETE": "deleteAgentWithoutNumberOrSlash"}),
-)
-
-
-class _AgentConverter(BaseConverter):
-    """An agent number, but never `testersbyagent`: DELETE on that path is a 405, not a delete."""
-
-    regex = r"(?!testersbyagent$)[^/]+"
-
 
 class _PodConverter(BaseConverter):
-    regex = "(?:in|na)"
+    regex = "(?:" + "|".join(PODS) + ")"
 
 
 @dataclass(frozen=True)
@@ -84,6 +61,22 @@ class MockHandle:
     store: Store
     spec: SpecIndex
     config: MockConfig
+
+
+class MockApp(Flask):
+    """Flask serves the control plane; every other path goes to the one API callable.
+
+    Flask's own request machinery (context, routing, response objects) is kept for the control
+    plane, where its views and error handlers pay for themselves; the API is a plain WSGI
+    callable (`ApiApp`) so that each API request costs only what the engine does.
+    """
+
+    api: ApiApp
+
+    def wsgi_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if is_control_path("/" + environ.get("PATH_INFO", "").lstrip("/")):
+            return super().wsgi_app(environ, start_response)
+        return self.api(environ, start_response)
 
 
 def _default_store(spec: SpecIndex) -> MemoryStore:
@@ -98,119 +91,43 @@ def create_app(
     spec: SpecIndex | None = None,
     control_plane: bool = True,
     loopback_hosts_only: bool = False,
-    fast_path: bool = True,
-) -> Flask:
+) -> MockApp:
     """Build the mock. Each call gets its own store unless one is passed in.
 
     `loopback_hosts_only` (the server sets it when bound to loopback) refuses control requests
     whose Host names another machine: a page that rebinds its own name to 127.0.0.1 sends no
     Origin with a GET, and would otherwise read the state.
-
-    `fast_path=False` leaves every request to Flask: the reference the fast path is tested against.
     """
     spec = spec or SpecIndex.load()
     store = store if store is not None else _default_store(spec)
     config = config or MockConfig()
     handle = MockHandle(Engine(spec, store, config), ControlPlane(spec, store), store, spec, config)
 
-    app = Flask("mock_server")
-    app.url_map.converters["agent"] = _AgentConverter
+    app = MockApp("mock_server")
+    app.api = ApiApp(handle.engine, spec, config.default_pod)
     app.url_map.converters["pod"] = _PodConverter
     app.url_map.merge_slashes = False
     app.url_map.redirect_defaults = False
     app.extensions["kaleyra_mock"] = handle
-
-    for index, (rule, ops) in enumerate(API_ROUTES):
-        view = _api_view(handle, ops)
-        options: dict[str, Any] = {
-            "methods": list(ops),
-            "provide_automatic_options": False,
-            "strict_slashes": True,  # each slash variant is an operation of its own, never a redirect
-        }
-        app.add_url_rule(rule, f"api{index}", view, **options)
-        app.add_url_rule("/<pod:pod_prefix>" + rule, f"api{index}_pod", view, **options)
-
     app.register_blueprint(_control_blueprint(handle, enabled=control_plane, loopback_hosts_only=loopback_hosts_only))
-    _register_error_handlers(app, handle)
-    if fast_path:
-        converters = {"agent": _AgentConverter.regex, "pod": _PodConverter.regex}
-        app.wsgi_app = FastApi(app.wsgi_app, handle.engine, config.default_pod, API_ROUTES, converters)  # type: ignore[method-assign]
+    _register_error_handlers(app)
     return app
 
 
-def _path_prefix() -> str | None:
-    prefix = request.view_args.get("pod_prefix") if request.view_args else None
-    if prefix is None:
-        first = request.path.split("/", 2)[1] if request.path.count("/") >= 2 else ""
-        prefix = first if first in PODS else None
-    return prefix
-
-
-def _to_flask(response: ApiResponse) -> Response:
-    status, headers, body = wsgi_response(response, request.environ)
-    return Response(body, status=status, headers=headers)
-
-
-def _api_view(handle: MockHandle, ops: dict[str, str]) -> Callable[..., Response]:
-    engine = handle.engine
-    default_pod = handle.config.default_pod
-
-    def view(sid: str | None = None, agent_number: str | None = None, pod_prefix: str | None = None) -> Response:
-        method = request.method
-        op_id = ops["GET" if method == "HEAD" else method]
-        environ = request.environ
-        pod = resolve_pod(environ.get("HTTP_HOST"), pod_prefix, default_pod)
-        try:
-            body = read_body(environ) if method == "POST" else b""
-        except Unreadable as exc:
-            return _to_flask(engine.unreadable(exc.status, method, request.path, pod, exc.detail))
-        api_request = ApiRequest(
-            operation_id=op_id,
-            method=method,
-            path=request.path,
-            pod=pod,
-            sid=sid,
-            path_agent=agent_number,
-            query=tuple(request.args.items(multi=True)),
-            api_key=api_key(environ),
-            content_type=environ.get("CONTENT_TYPE") or None,
-            prefer=environ.get("HTTP_PREFER"),
-            body=body,
-            content_encoding=environ.get("HTTP_CONTENT_ENCODING"),
-        )
-        return _to_flask(engine.handle(api_request))
-
-    return view
-
-
-def _is_control_path() -> bool:
-    """The control plane's own 404s and 405s use MOCK codes and stay out of the API journal."""
-    return request.path == CONTROL_PREFIX.rstrip("/") or request.path.startswith(CONTROL_PREFIX)
-
-
-def _register_error_handlers(app: Flask, handle: MockHandle) -> None:
-    engine = handle.engine
-
-    def pod() -> Any:
-        return resolve_pod(request.environ.get("HTTP_HOST"), _path_prefix(), handle.config.default_pod)
+def _register_error_handlers(app: Flask) -> None:
+    """Flask sees only control paths: its refusals use MOCK codes and stay out of the API journal."""
 
     def refuse_method(allow: list[str]) -> Response:
-        method = request.environ.get("REQUEST_METHOD", "")
-        if _is_control_path():
-            response = _control_error(ControlError(405, "this method is not allowed on this control path (see Allow)"))
-            response.headers["Allow"] = ", ".join(allow)
-            return response
-        key = api_key(request.environ)
-        return _to_flask(engine.reject("method_not_allowed", method, request.path, pod(), key, allow))
+        response = _control_error(ControlError(405, "this method is not allowed on this control path (see Allow)"))
+        response.headers["Allow"] = ", ".join(allow)
+        return response
 
     @app.before_request
     def refuse_unreadable() -> Response | None:
         environ = request.environ
         problem = request_problem(environ)
         if problem is not None:
-            if _is_control_path():
-                return _control_error(ControlError(problem.status, problem.detail))
-            return _to_flask(engine.unreadable(problem.status, request.method, request.path, pod(), problem.detail))
+            return _control_error(ControlError(problem.status, problem.detail))
         method = environ.get("REQUEST_METHOD", "")
         if method != method.upper():  # RFC 9110 section 9.1: methods are case-sensitive; werkzeug upper-cases them
             allow = sorted(app.url_map.bind_to_environ(environ).allowed_methods())
@@ -220,10 +137,7 @@ def _register_error_handlers(app: Flask, handle: MockHandle) -> None:
 
     @app.errorhandler(NotFound)
     def not_found(_exc: NotFound) -> Response:
-        if _is_control_path():
-            return _control_error(ControlError(404, "no control operation at this path (see /__mock/openapi.yaml)"))
-        key = api_key(request.environ)
-        return _to_flask(engine.reject("not_found", request.method, request.path, pod(), key))
+        return _control_error(ControlError(404, "no control operation at this path (see /__mock/openapi.yaml)"))
 
     @app.errorhandler(MethodNotAllowed)
     def method_not_allowed(exc: MethodNotAllowed) -> Response:
@@ -231,17 +145,14 @@ def _register_error_handlers(app: Flask, handle: MockHandle) -> None:
 
     @app.errorhandler(HTTPException)
     def unreadable(exc: HTTPException) -> Response:
-        status = exc.code or 400
-        detail = str(exc.description or exc.name)
-        if _is_control_path():
-            return _control_error(ControlError(status, detail))
-        return _to_flask(engine.unreadable(status, request.method, request.path, pod(), detail))
+        return _control_error(ControlError(exc.code or 400, str(exc.description or exc.name)))
 
     @app.errorhandler(Exception)
     def crashed(exc: Exception) -> Response:
         # A bug in the mock, never a scenario: say so in the envelope, keep the traceback in the log.
         log.exception("mock_server: unhandled error on %s %s", request.method, request.path)
-        return _to_flask(crash_response(exc))
+        status, headers, body = wsgi_response(crash_response(exc), request.environ)
+        return Response(body, status=status, headers=headers)
 
 
 # -- the control plane ---------------------------------------------------------------------

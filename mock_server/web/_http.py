@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -31,7 +31,9 @@ __all__ = [
     "content_length",
     "crash_response",
     "has_body",
+    "is_control_path",
     "is_loopback_host",
+    "parse_query",
     "query_is_utf8",
     "read_body",
     "request_problem",
@@ -72,6 +74,19 @@ def status_line(code: int) -> str:
 def api_key(environ: dict[str, Any]) -> str | None:
     """Whitespace around a header value is not part of it (RFC 9110 section 5.5)."""
     return (environ.get("HTTP_API_KEY") or "").strip() or None
+
+
+def is_control_path(path: str) -> bool:
+    """The control plane's paths (`/__mock` and below); every other path is the API's."""
+    return path.startswith(CONTROL_PREFIX) or path == CONTROL_PREFIX.rstrip("/")
+
+
+def parse_query(query: str) -> tuple[tuple[str, str], ...]:
+    """Name-value pairs in order, blanks kept, as werkzeug reads `request.args`. A query with
+    nothing to decode (the usual one) is split by hand: parse_qsl costs several times more."""
+    if "%" in query or "+" in query:
+        return tuple(parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"))
+    return tuple((name, value) for name, _, value in (part.partition("=") for part in query.split("&") if part))
 
 
 def query_is_utf8(query: str) -> bool:

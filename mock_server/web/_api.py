@@ -1,0 +1,167 @@
+"""The API as one plain WSGI callable, routed from the operations of openapi.yaml.
+
+There is one way an API request is answered: match the path against a werkzeug `Map` built
+from `SpecIndex`, read it into an `ApiRequest`, hand it to the `Engine`, write the
+`ApiResponse`. 404, 405, 408, 413 and unreadable encodings take the same road. A path added to
+openapi.yaml is served with no change here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import BaseConverter, Map, MapAdapter, RequestRedirect, Rule
+
+from ..core import PODS, ApiRequest, ApiResponse, Engine, Pod, SpecIndex, resolve_pod
+from ._http import (
+    Unreadable,
+    api_key,
+    crash_response,
+    parse_query,
+    read_body,
+    request_problem,
+    status_line,
+    wsgi_response,
+)
+
+__all__ = ["ApiApp", "WSGIApp", "api_rules"]
+
+log = logging.getLogger("mock_server")
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+_TEMPLATE = re.compile(r"\{(\w+)\}")
+_POD_PREFIX = "pod_prefix"
+
+
+def api_rules(spec: SpecIndex) -> tuple[dict[str, dict[str, str]], dict[str, type[BaseConverter]]]:
+    """{werkzeug rule: {method: operationId}}, one rule per path of the spec, and the converters
+    the rules name.
+
+    OpenAPI matches a concrete path before a templated one, whatever the method: a template
+    segment never takes a literal that a sibling path has at that place, so DELETE on
+    `.../agent/testersbyagent` is that path's 405, not a delete of agent "testersbyagent".
+    Such a segment gets a converter that refuses those literals.
+    """
+    pods = "|".join(re.escape(pod) for pod in PODS)
+    converters: dict[str, type[BaseConverter]] = {"pod": _converter(f"(?:{pods})")}
+    rules: dict[str, dict[str, str]] = {}
+    split = [path.split("/") for path in spec.paths]
+    for parts in split:
+        out = []
+        for index, part in enumerate(parts):
+            name = _TEMPLATE.fullmatch(part)
+            literals = _literals_beside(parts, index, split) if name else []
+            if name is None:
+                out.append(part)
+            elif not literals:
+                out.append(f"<{name.group(1)}>")
+            else:
+                converter = f"not{len(converters)}"
+                exclude = "|".join(re.escape(lit) for lit in literals)
+                converters[converter] = _converter(rf"(?!(?:{exclude})$)[^/]+")
+                out.append(f"<{converter}:{name.group(1)}>")
+        path = "/".join(parts)
+        rules["/".join(out)] = {op.method: op.operation_id for op in spec.operations.values() if op.path == path}
+    return rules, converters
+
+
+def _literals_beside(parts: list[str], index: int, paths: list[list[str]]) -> list[str]:
+    """The literal segments other paths have at `index` where their earlier segments could match."""
+
+    def is_template(segment: str) -> bool:
+        return _TEMPLATE.fullmatch(segment) is not None
+
+    def same_so_far(other: list[str]) -> bool:
+        before = zip(other[:index], parts[:index], strict=True)
+        return all(a == b or is_template(a) or is_template(b) for a, b in before)
+
+    found = {other[index] for other in paths if len(other) > index and same_so_far(other)}
+    return sorted(segment for segment in found if segment and not is_template(segment))
+
+
+def _converter(regex: str) -> type[BaseConverter]:
+    return type("SpecSegment", (BaseConverter,), {"regex": regex})
+
+
+class ApiApp:
+    """Every request that is not the control plane's. State lives in the engine passed in."""
+
+    def __init__(self, engine: Engine, spec: SpecIndex, default_pod: Pod) -> None:
+        self.engine = engine
+        self.spec = spec
+        self.default_pod = default_pod
+        self.pod_hosts = spec.pod_hosts
+        rules, converters = api_rules(spec)
+        url_map = Map(converters=converters, strict_slashes=True, merge_slashes=False, redirect_defaults=False)
+        self.operations = rules
+        for rule, ops in rules.items():
+            # The local server entry of the spec (`/{pod}`) serves each path under /in and /na too.
+            for template in (rule, f"/<pod:{_POD_PREFIX}>{rule}"):
+                url_map.add(Rule(template, methods=list(ops), endpoint=rule))
+        self.routes: MapAdapter = url_map.bind("mock")
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "")
+        path = "/" + environ.get("PATH_INFO", "").lstrip("/")  # as werkzeug routes it
+        try:
+            response = self._answer(environ, method, path)
+        except Exception as exc:  # a bug in the mock, never a scenario: the traceback goes to the log
+            log.exception("mock_server: unhandled error on %s %s", method, path)
+            response = crash_response(exc)
+        status, headers, body = wsgi_response(response, environ)
+        start_response(status_line(status), headers)
+        return () if method == "HEAD" else body  # RFC 9110 section 9.3.2: the GET's headers, no content
+
+    def _answer(self, environ: dict[str, Any], method: str, path: str) -> ApiResponse:
+        problem = request_problem(environ)
+        if problem is not None:
+            return self.engine.unreadable(problem.status, method, path, self._pod(environ, None, path), problem.detail)
+        try:
+            if method != method.upper():  # RFC 9110 section 9.1: methods are case-sensitive; werkzeug upper-cases
+                raise MethodNotAllowed(valid_methods=self.routes.allowed_methods(path) or None)
+            rule, args = self.routes.match(path, method)
+        except MethodNotAllowed as exc:
+            if not exc.valid_methods:  # an unknown path stays a 404
+                return self._reject("not_found", environ, method, path)
+            return self._reject("method_not_allowed", environ, method, path, sorted(exc.valid_methods))
+        except (NotFound, RequestRedirect):
+            return self._reject("not_found", environ, method, path)
+        pod = self._pod(environ, args.get(_POD_PREFIX), path)
+        try:
+            body = read_body(environ) if method == "POST" else b""
+        except Unreadable as exc:
+            return self.engine.unreadable(exc.status, method, path, pod, exc.detail)
+        return self.engine.handle(
+            ApiRequest(
+                operation_id=self.operations[rule]["GET" if method == "HEAD" else method],
+                method=method,
+                path=path,
+                pod=pod,
+                sid=args.get("sid"),
+                path_agent=args.get("agent_number"),
+                query=parse_query(environ.get("QUERY_STRING", "")),
+                api_key=api_key(environ),
+                content_type=environ.get("CONTENT_TYPE") or None,
+                prefer=environ.get("HTTP_PREFER"),
+                body=body,
+                content_encoding=environ.get("HTTP_CONTENT_ENCODING"),
+            )
+        )
+
+    def _reject(
+        self, name: str, environ: dict[str, Any], method: str, path: str, allow: list[str] | None = None
+    ) -> ApiResponse:
+        pod = self._pod(environ, None, path)
+        return self.engine.reject(name, method, path, pod, api_key(environ), allow or ())
+
+    def _pod(self, environ: dict[str, Any], prefix: str | None, path: str) -> Pod:
+        """By Host, else by the /in or /na prefix (also on a path no operation takes), else the default."""
+        if prefix is None:
+            first = path.split("/", 2)[1]
+            prefix = first if first in PODS else None
+        return resolve_pod(environ.get("HTTP_HOST"), prefix, self.default_pod, self.pod_hosts)
