@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test contracts live bench bench-peers soak lint lint-spec spec generate clean
+.PHONY: run test contracts live bench bench-peers soak lint lint-spec generate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -72,16 +72,11 @@ lint: $(STAMP) lint-spec
 	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts benchmarks soak
 	$(BIN)/mypy
 
-# Copy the single source of truth into the package (a test fails when they differ).
-spec:
-	cp openapi.yaml mock_server/openapi.yaml
-	cp openapi.yaml kaleyra_rcs/openapi.yaml
-
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis benchmarks/peers/node_modules tools/lint/node_modules
 
 # Regenerate the client from openapi.yaml (a test regenerates into a temp dir and fails on drift).
-generate: $(STAMP) spec
+generate: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/openapi-python-client generate --path openapi.yaml --meta none \
 		--config opc.yaml --output-path kaleyra_rcs/_generated --overwrite --fail-on-warning
 	rm -rf kaleyra_rcs/_generated/.ruff_cache

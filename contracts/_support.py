@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from kaleyra_rcs import POD_BASE_URLS
 from mock_server.core import SpecIndex, default_seed_document
 
 __all__ = [
@@ -147,7 +148,7 @@ class Target:
             self.live_pod = (os.environ.get("KALEYRA_POD") or "in").lower()
             if self.live_pod not in PODS:
                 raise ValueError(f"KALEYRA_POD must be in or na, not {self.live_pod!r}")
-            default = {"in": "https://rcs-api.in.kaleyra.io", "na": "https://rcs-api.na.kaleyra.io"}[self.live_pod]
+            default = POD_BASE_URLS[self.live_pod]
             self.root = (os.environ.get("KALEYRA_BASE_URL") or default).rstrip("/")
         elif spec.startswith(("http://", "https://")):
             self.kind = "http"

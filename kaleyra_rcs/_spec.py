@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-__all__ = ["SPEC_PATH", "Problem", "ResponseContract", "contract_for"]
+__all__ = ["SPEC_PATH", "Problem", "ResponseContract", "contract_for", "servers"]
 
 SPEC_PATH = Path(__file__).resolve().parent / "openapi.yaml"
 _URN = "urn:kaleyra-rcs:openapi"
@@ -58,11 +58,19 @@ def _describe(error: ValidationError) -> str:
     return f"must satisfy {error.validator} {rule if len(rule) <= 80 else rule[:80] + '…'}"
 
 
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 @cache
 def _document() -> dict[str, Any]:
     with SPEC_PATH.open("rb") as fh:
-        doc: dict[str, Any] = yaml.safe_load(fh)
+        doc: dict[str, Any] = yaml.load(fh, Loader=_Loader)  # noqa: S506 - a safe loader
     return doc
+
+
+def servers() -> list[tuple[str, str]]:
+    """(base URL, pod) of each Kaleyra server in the spec's order: those that name an `x-pod`."""
+    return [(str(s["url"]), str(s["x-pod"])) for s in _document().get("servers", ()) if "x-pod" in s]
 
 
 def _resolve(doc: dict[str, Any], node: Any) -> Any:

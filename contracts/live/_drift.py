@@ -23,6 +23,7 @@ __all__ = [
     "CONFIRMS",
     "CONTRADICTS",
     "ITEMS",
+    "NA_HOSTS",
     "Answer",
     "Claim",
     "ClaimResult",
@@ -632,7 +633,9 @@ WSGW_GET = _op("/wsgw/v1/agent/testersbyagent", "get")
 WSGW_POST = _op("/wsgw/v1/agent/testersbyagent", "post")
 DELETE = _op("/v1/{sid}/rcs/agent/{agent_number}", "delete")
 DELETE_WITHOUT_NUMBER = _op("/v1/{sid}/rcs/agent/", "delete")
-IO, AI = "rcs-api.na.kaleyra.io", "rcs-api.na.kaleyra.ai"
+# The spec's NA servers: the "Delete an Agent" document's host, then "Get Tester By Agent"'s.
+NA_HOSTS = tuple(host for host, pod in SPEC.pod_hosts.items() if pod == "na")
+IO, AI = NA_HOSTS
 
 ITEMS: tuple[Item, ...] = (
     Item(

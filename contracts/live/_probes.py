@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from ._drift import Answer, Evidence
+from ._drift import NA_HOSTS, Answer, Evidence
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -45,7 +45,6 @@ UNKNOWN_AGENT = "0000000000"
 UNKNOWN_SID = "DRIFTPROBE0UNKNOWN0SID"
 BODY_LIMIT = 2000
 USER_AGENT = "kaleyra-rcs-harness live smoke suite"
-NA_HOSTS = ("rcs-api.na.kaleyra.io", "rcs-api.na.kaleyra.ai")
 REPORTED_HEADERS = ("content-type", "allow", "retry-after", "www-authenticate", "x-mock-source", "x-mock-example")
 
 
