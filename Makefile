@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test contracts live bench bench-peers soak lint lint-spec generate clean
+.PHONY: run test contracts live bench bench-peers soak lint lint-spec docs generate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,9 @@ run: $(STAMP)
 	$(BIN)/kaleyra-mock --port $(PORT) $(ARGS)
 
 # The whole check: lint (code and spec), types, every test.
-test: $(STAMP) lint-spec
-	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts benchmarks soak
-	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts benchmarks soak
+test: $(STAMP) lint-spec docs
+	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts benchmarks soak tools
+	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts benchmarks soak tools
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
@@ -68,9 +68,14 @@ lint-spec: $(LINTERS)
 		--format summary openapi.yaml
 
 lint: $(STAMP) lint-spec
-	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts benchmarks soak
-	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts benchmarks soak
+	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts benchmarks soak tools
+	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts benchmarks soak tools
 	$(BIN)/mypy
+
+# The README's generated sections (the scenario table) from openapi.yaml; `make test` runs it first,
+# so a scenario added to the spec is listed without a second edit.
+docs: $(STAMP)
+	$(BIN)/python tools/readme.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis benchmarks/peers/node_modules tools/lint/node_modules

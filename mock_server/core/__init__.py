@@ -4,6 +4,7 @@ Everything here can be driven from a unit test with plain values; `mock_server.w
 only turns HTTP into `ApiRequest` and `ApiResponse` back into HTTP.
 """
 
+from ._catalog import Scenario, scenario_table, scenarios
 from ._control import CONTROL_SPEC_PATH, ControlError, ControlPlane
 from ._engine import FAULT_KINDS, ApiRequest, ApiResponse, Engine, MockConfig, is_json_media_type, mock_error_body
 from ._json import INVALID_JSON, MAX_DEPTH, strict_json, too_deep
@@ -23,6 +24,9 @@ from ._state import (
 from ._store import DEFAULT_JOURNAL_LIMIT, AccountInfo, Armed, Control, MemoryStore, Store
 
 __all__ = [
+    "Scenario",
+    "scenario_table",
+    "scenarios",
     "CONTROL_SPEC_PATH",
     "DEFAULT_JOURNAL_LIMIT",
     "FAULT_KINDS",

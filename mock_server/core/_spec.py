@@ -51,6 +51,10 @@ class Example:
     headers: tuple[tuple[str, str], ...] = ()
     documented: str | None = None
     assumed: str | None = None
+    # `x-mock-magic-agent`: the agent number that asks the mock for this example, any SID, both pods.
+    magic_agent: str | None = None
+    # `x-mock-when`: what asks the mock for it, in a sentence (the README's scenario table).
+    when: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class Operation:
     assumed: str | None = None
     # What only the mock answers (`x-mock-own-responses`): never forced, never Kaleyra's.
     own: Mapping[str, Example] = field(default_factory=dict)
+    tag: str = ""
 
     def statuses(self) -> list[int]:
         return sorted({e.status for e in self.examples.values()})
@@ -153,6 +158,8 @@ class SpecIndex:
                         headers=tuple(headers),
                         documented=ex.get("x-documented"),
                         assumed=ex.get("x-assumed"),
+                        magic_agent=ex.get("x-mock-magic-agent"),
+                        when=ex.get("x-mock-when"),
                     ),
                 )
             )
@@ -175,6 +182,7 @@ class SpecIndex:
             examples=examples,
             assumed=op.get("x-assumed"),
             own=own,
+            tag=(op.get("tags") or [""])[0],
         )
 
     def example(self, operation_id: str, name: str) -> Example:
@@ -193,6 +201,17 @@ class SpecIndex:
             if example.status == status and status not in (404, 405):
                 return example
         return self.shared["bad_request"]
+
+    def magic_agents(self) -> dict[str, str]:
+        """{agent number: example name}, from the examples' `x-mock-magic-agent`: the default seed's."""
+        magic: dict[str, str] = {}
+        for op in self.operations.values():
+            for example in op.examples.values():
+                if example.magic_agent is None:
+                    continue
+                if magic.setdefault(example.magic_agent, example.name) != example.name:
+                    raise ValueError(f"x-mock-magic-agent {example.magic_agent} names two examples")
+        return dict(sorted(magic.items()))
 
     def all_example_names(self) -> list[str]:
         names: dict[str, None] = {}

@@ -32,16 +32,6 @@ __all__ = [
     "state_validator",
 ]
 
-DEFAULT_MAGIC_AGENTS: dict[str, str] = {
-    "99400": "missing_agent_number",
-    "99404": "agent_not_found",
-    "99601": "rcs_not_enabled",
-    "99502": "gateway_error",
-    "99500": "internal_server_error",
-    "99401": "invalid_api_key",
-    "99429": "rate_limited",
-}
-
 
 class StateError(ValueError):
     """A seed or state document that cannot be loaded; the message says where."""
@@ -235,7 +225,7 @@ def default_seed_document(spec: SpecIndex) -> dict[str, Any]:
         },
         "accounts": [],
         "deleted_default_agents": [],
-        "magic_agents": dict(DEFAULT_MAGIC_AGENTS),
+        "magic_agents": spec.magic_agents(),
     }
 
 

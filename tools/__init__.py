@@ -1,0 +1,1 @@
+"""Project tooling that is not shipped: the README generator."""
