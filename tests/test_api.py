@@ -137,7 +137,7 @@ OTHER_POD = {"in": "na", "na": "in"}
 HEADERS = {"api-key": "k", "Content-Type": "application/json"}
 TESTERS_ROUTES = tuple(path for path in DOCUMENT["paths"] if path.endswith("/testersbyagent"))
 # The agent numbers the spec's examples name (`x-mock-magic-agent`), any SID, both pods.
-MAGIC = {ex.magic_agent: ex.name for op_id in CANONICAL for ex in DOC[op_id].values() if ex.magic_agent}
+MAGIC = {op_id: {ex.magic_agent: ex.name for ex in DOC[op_id].values() if ex.magic_agent} for op_id in CANONICAL}
 
 
 @pytest.fixture
@@ -566,13 +566,13 @@ def test_scenario__armed(client: FlaskClient, op_id: str, name: str) -> None:
 
 @pytest.mark.parametrize(("op_id", "name"), op_params())
 def test_scenario__armed_beats_prefer_and_magic(client: FlaskClient, op_id: str, name: str) -> None:
-    magic = "99429" if name != "rate_limited" else "99502"
-    preferred = next(n for n in DOC[op_id] if n not in (name, MAGIC[magic]))
+    magic = next(agent for agent, magic_name in MAGIC[op_id].items() if magic_name != name)
+    preferred = next(n for n in DOC[op_id] if n not in (name, MAGIC[op_id][magic]))
     arm(client, name, operation=op_id)
     call = CALL[op_id]
     assert_example(call(client, magic, headers={"Prefer": f"example={preferred}"}), op_id, name, "armed")
     assert_example(call(client, magic, headers={"Prefer": f"example={preferred}"}), op_id, preferred, "prefer")
-    assert_example(call(client, magic), op_id, MAGIC[magic], "magic")
+    assert_example(call(client, magic), op_id, MAGIC[op_id][magic], "magic")
 
 
 @pytest.mark.parametrize(
@@ -718,11 +718,12 @@ def test_scenario__prefer_names_the_other_operations_example(client: FlaskClient
 
 
 @pytest.mark.parametrize(
-    ("op_id", "agent"), [pytest.param(op, agent, id=f"{op}__{MAGIC[agent]}") for op in CANONICAL for agent in MAGIC]
+    ("op_id", "agent"),
+    [pytest.param(op, agent, id=f"{op}__{name}") for op in CANONICAL for agent, name in MAGIC[op].items()],
 )
 def test_scenario__magic_agent_number(client: FlaskClient, op_id: str, agent: str) -> None:
-    assert_example(CALL[op_id](client, agent), op_id, MAGIC[agent], "magic")
-    assert_example(CALL[op_id](client, agent), op_id, MAGIC[agent], "magic")
+    assert_example(CALL[op_id](client, agent), op_id, MAGIC[op_id][agent], "magic")
+    assert_example(CALL[op_id](client, agent), op_id, MAGIC[op_id][agent], "magic")
 
 
 @pytest.mark.parametrize(
@@ -834,7 +835,7 @@ def test_auth__before_content_type_and_prefer(client: FlaskClient, headers: dict
     assert_agent_present(client, "48400", sid="KEYED", headers={"api-key": "secret-1"})
 
 
-@pytest.mark.parametrize("agent", list(MAGIC))
+@pytest.mark.parametrize("agent", list(MAGIC["getTestersByAgent"]))
 def test_auth__before_magic_agent_number(client: FlaskClient, agent: str) -> None:
     assert_example(get_testers(client, agent, without=["api-key"]), "getTestersByAgent", "missing_api_key", "auth")
 
