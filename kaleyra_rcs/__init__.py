@@ -13,10 +13,12 @@ from ._errors import (
     ContractViolation,
     GatewayError,
     InternalServerError,
+    KaleyraApiError,
     KaleyraError,
     MissingRequiredParams,
     RateLimited,
     RcsChannelDisabled,
+    ServerError,
     TransportError,
 )
 from ._generated.models import Tester
@@ -35,12 +37,14 @@ __all__ = [
     "DeleteAgentResult",
     "GatewayError",
     "InternalServerError",
+    "KaleyraApiError",
     "KaleyraError",
     "KaleyraRCS",
     "MissingRequiredParams",
     "Pod",
     "RateLimited",
     "RcsChannelDisabled",
+    "ServerError",
     "Tester",
     "TransportError",
 ]
