@@ -6,6 +6,7 @@ with KaleyraRCS.from_env() as rcs:         # KALEYRA_API_KEY, KALEYRA_SID, KALEY
     testers = rcs.get_testers_by_agent("48900")
 """
 
+from ._adapter import Tester
 from ._client import DEFAULT_TIMEOUT, AsyncKaleyraRCS, DeleteAgentResult, KaleyraRCS
 from ._errors import (
     AgentNotFound,
@@ -13,13 +14,14 @@ from ._errors import (
     ContractViolation,
     GatewayError,
     InternalServerError,
+    KaleyraApiError,
     KaleyraError,
     MissingRequiredParams,
     RateLimited,
     RcsChannelDisabled,
+    ServerError,
     TransportError,
 )
-from ._generated.models import Tester
 from ._pods import NA_HOSTS, POD_BASE_URLS, Pod
 from ._spec import SPEC_PATH
 
@@ -35,12 +37,14 @@ __all__ = [
     "DeleteAgentResult",
     "GatewayError",
     "InternalServerError",
+    "KaleyraApiError",
     "KaleyraError",
     "KaleyraRCS",
     "MissingRequiredParams",
     "Pod",
     "RateLimited",
     "RcsChannelDisabled",
+    "ServerError",
     "Tester",
     "TransportError",
 ]

@@ -18,31 +18,36 @@ from ._errors import (
     AgentNotFound,
     AuthenticationError,
     ContractViolation,
-    GatewayError,
-    InternalServerError,
     KaleyraError,
     MissingRequiredParams,
     RateLimited,
     RcsChannelDisabled,
+    ServerError,
     TransportError,
 )
 
 __all__ = ["EXIT_CODES", "main", "run"]
 
-# Most specific first: the first class an error is an instance of gives the exit code.
-EXIT_CODES: tuple[tuple[type[KaleyraError], int], ...] = (
-    (ContractViolation, 3),
-    (AuthenticationError, 4),
-    (AgentNotFound, 5),
-    (MissingRequiredParams, 6),
-    (RcsChannelDisabled, 7),
-    (RateLimited, 8),
-    (GatewayError, 9),
-    (InternalServerError, 9),
-    (TransportError, 10),
-    (KaleyraError, 1),
+# By class, most specific first: the first class an error is an instance of gives the exit code.
+# Classes, not constants: an error example new to openapi.yaml raises KaleyraApiError (1), or
+# ServerError (9) for a 5xx, and so has its code with no change here.
+_EXITS: tuple[tuple[type[KaleyraError], int, str], ...] = (
+    (ContractViolation, 3, "contract violation"),
+    (AuthenticationError, 4, "authentication"),
+    (AgentNotFound, 5, "agent not found"),
+    (MissingRequiredParams, 6, "missing parameter"),
+    (RcsChannelDisabled, 7, "RCS disabled"),
+    (RateLimited, 8, "rate limited"),
+    (ServerError, 9, "server error"),
+    (TransportError, 10, "transport"),
+    (KaleyraError, 1, "other API error"),
 )
-EXIT_USAGE = 2
+EXIT_CODES: tuple[tuple[type[KaleyraError], int], ...] = tuple((cls, code) for cls, code, _ in _EXITS)
+EXIT_OK, EXIT_USAGE = 0, 2
+_EXIT_HELP = ", ".join(
+    f"{code} {meaning}"
+    for code, meaning in sorted({(EXIT_OK, "ok"), (EXIT_USAGE, "usage")} | {(c, m) for _, c, m in _EXITS})
+)
 
 
 def _seconds(text: str) -> float:
@@ -59,8 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kaleyra-rcs",
         description="Call Kaleyra's RCS agent API. Credentials: KALEYRA_API_KEY and KALEYRA_SID in the environment.",
-        epilog="Exit codes: 0 ok, 1 other API error, 2 usage, 3 contract violation, 4 authentication, "
-        "5 agent not found, 6 missing parameter, 7 RCS disabled, 8 rate limited, 9 server error, 10 transport.",
+        epilog=f"Exit codes: {_EXIT_HELP}.",
     )
     p.add_argument("--pod", choices=["in", "na"], help="default: KALEYRA_POD, else in")
     p.add_argument(
@@ -134,7 +138,7 @@ def main(
             print(json.dumps(_error_json(error)), file=stdout)
             return next(code for cls, code in EXIT_CODES if isinstance(error, cls))
     print(json.dumps(result), file=stdout)
-    return 0
+    return EXIT_OK
 
 
 def run() -> None:

@@ -1,7 +1,10 @@
 """Every failure the client raises is a KaleyraError, typed by what Kaleyra documents.
 
-The error constant is read from `error` or from `data.error`: no Kaleyra page shows where it
-sits, so the client survives either layout. No message here ever contains the api key.
+A documented error answer is a KaleyraApiError: one of the typed subclasses below when its
+status, code or constant is one Kaleyra documents a meaning for, else KaleyraApiError itself
+(ServerError for a 5xx), so an error example newly added to openapi.yaml is raised, caught and
+given its CLI exit code without a change here. The constant is read from `error` or from
+`data.error`: no Kaleyra page shows where it sits. No message here ever contains the api key.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ __all__ = [
     "ContractViolation",
     "GatewayError",
     "InternalServerError",
+    "KaleyraApiError",
     "KaleyraError",
     "MissingRequiredParams",
     "RateLimited",
     "RcsChannelDisabled",
+    "ServerError",
     "TransportError",
     "error_from_body",
 ]
@@ -61,11 +66,16 @@ class KaleyraError(Exception):
         return f"{prefix} {text}" if prefix else text
 
 
-class MissingRequiredParams(KaleyraError):
+class KaleyraApiError(KaleyraError):
+    """A documented error answer (status and body as the spec says); this class itself for one
+    whose constant has no class of its own: `status`, `code` and `error_code` tell them apart."""
+
+
+class MissingRequiredParams(KaleyraApiError):
     """400 RCS904 MISSING_REQUIRED_PARAMS (documented)."""
 
 
-class AgentNotFound(KaleyraError):
+class AgentNotFound(KaleyraApiError):
     """400 RCS904 PROV_ERROR (documented). `detail` is the decoded JSON-in-a-string message."""
 
     @property
@@ -77,23 +87,27 @@ class AgentNotFound(KaleyraError):
         return value if isinstance(value, dict) else None
 
 
-class RcsChannelDisabled(KaleyraError):
+class RcsChannelDisabled(KaleyraApiError):
     """400 RCS601 RCS_CHANNEL_DISABLED (documented)."""
 
 
-class GatewayError(KaleyraError):
+class ServerError(KaleyraApiError):
+    """Any documented 5xx answer; transient, so the GET is retried on it."""
+
+
+class GatewayError(ServerError):
     """500 RCS502 (documented)."""
 
 
-class InternalServerError(KaleyraError):
+class InternalServerError(ServerError):
     """500 RCS500 (documented)."""
 
 
-class AuthenticationError(KaleyraError):
+class AuthenticationError(KaleyraApiError):
     """401 (assumed: Kaleyra shows no body for it)."""
 
 
-class RateLimited(KaleyraError):
+class RateLimited(KaleyraApiError):
     """429 (assumed). `retry_after` is the Retry-After header in seconds, when sent."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
@@ -129,12 +143,43 @@ def _constant(body: dict[str, Any]) -> tuple[str | None, str | None]:
     return None, None
 
 
-def error_from_body(status: int, body: dict[str, Any], retry_after: float | None = None) -> KaleyraError:
+_FIVE_XX = range(500, 600)
+
+# The documented meanings, first match wins: (statuses, code, constant, class); None matches any.
+# The order is the precedence: status, then the RCS code, then the constant.
+_RULES: tuple[tuple[range | None, str | None, str | None, type[KaleyraApiError]], ...] = (
+    (range(401, 402), None, None, AuthenticationError),
+    (range(429, 430), None, None, RateLimited),
+    (None, "RCS502", None, GatewayError),
+    (None, "RCS500", None, InternalServerError),
+    (_FIVE_XX, None, "RCS_CHANNEL_INTERNAL_ERROR", InternalServerError),
+    (None, None, "PROV_ERROR", AgentNotFound),
+    (None, None, "MISSING_REQUIRED_PARAMS", MissingRequiredParams),
+    (None, None, "RCS_CHANNEL_DISABLED", RcsChannelDisabled),
+    (None, "RCS601", None, RcsChannelDisabled),
+    (_FIVE_XX, None, None, ServerError),
+)
+
+
+def _error_class(status: int, code: str | None, error_code: str | None) -> type[KaleyraApiError]:
+    """The class of a documented error answer: a documented meaning, else KaleyraApiError."""
+    for statuses, rule_code, rule_constant, cls in _RULES:
+        if (
+            (statuses is None or status in statuses)
+            and (rule_code is None or rule_code == code)
+            and (rule_constant is None or rule_constant == error_code)
+        ):
+            return cls
+    return KaleyraApiError
+
+
+def error_from_body(status: int, body: dict[str, Any], retry_after: float | None = None) -> KaleyraApiError:
     """The typed error for a documented error response (already validated against the spec)."""
     raw_code, raw_message = body.get("code"), body.get("message")
     code = raw_code if isinstance(raw_code, str) else None
     message = raw_message if isinstance(raw_message, str) else f"HTTP {status}"
     error_code, error_message = _constant(body)
+    cls = _error_class(status, code, error_code)
     kwargs: dict[str, Any] = {
         "status": status,
         "code": code,
@@ -142,18 +187,6 @@ def error_from_body(status: int, body: dict[str, Any], retry_after: float | None
         "error_message": error_message,
         "body": body,
     }
-    if status == 401:
-        return AuthenticationError(message, **kwargs)
-    if status == 429:
+    if cls is RateLimited:
         return RateLimited(message, retry_after=retry_after, **kwargs)
-    if code == "RCS502":
-        return GatewayError(message, **kwargs)
-    if code == "RCS500" or (status >= 500 and error_code == "RCS_CHANNEL_INTERNAL_ERROR"):
-        return InternalServerError(message, **kwargs)
-    if error_code == "PROV_ERROR":
-        return AgentNotFound(message, **kwargs)
-    if error_code == "MISSING_REQUIRED_PARAMS":
-        return MissingRequiredParams(message, **kwargs)
-    if error_code == "RCS_CHANNEL_DISABLED" or code == "RCS601":
-        return RcsChannelDisabled(message, **kwargs)
-    return KaleyraError(message, **kwargs)
+    return cls(message, **kwargs)

@@ -1,8 +1,13 @@
-"""The packaged openapi.yaml as response validators: what each operation may answer."""
+"""An openapi.yaml as response validators: what each operation may answer.
+
+`load_spec()` reads the packaged spec; `load_spec(path)` another copy of it (a spec with a newly
+documented answer, say), so the client checks answers against whichever document it was given.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -13,7 +18,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-__all__ = ["SPEC_PATH", "Problem", "ResponseContract", "contract_for", "servers"]
+__all__ = ["SPEC_PATH", "Problem", "ResponseContract", "Spec", "contract_for", "load_spec", "servers"]
 
 SPEC_PATH = Path(__file__).resolve().parent / "openapi.yaml"
 _URN = "urn:kaleyra-rcs:openapi"
@@ -50,27 +55,25 @@ class ResponseContract:
         return Problem(pointer or "/", _describe(first))
 
 
+class Spec:
+    """One openapi.yaml: the response contract of each of its operations."""
+
+    def __init__(self, path: Path, contracts: dict[str, ResponseContract], servers: list[tuple[str, str]]) -> None:
+        self.path = path
+        self._contracts = contracts
+        # (base URL, pod) of each Kaleyra server, in the spec's order: those that name an `x-pod`.
+        self.servers = servers
+
+    def contract(self, operation_id: str) -> ResponseContract:
+        return self._contracts[operation_id]
+
+
 def _describe(error: ValidationError) -> str:
     """The broken rule without the offending value, which may be huge (or a secret)."""
     if error.validator in {"required", "additionalProperties"}:
         return error.message  # names a property, never a value
     rule = json.dumps(error.validator_value, default=str)
     return f"must satisfy {error.validator} {rule if len(rule) <= 80 else rule[:80] + '…'}"
-
-
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-@cache
-def _document() -> dict[str, Any]:
-    with SPEC_PATH.open("rb") as fh:
-        doc: dict[str, Any] = yaml.load(fh, Loader=_Loader)  # noqa: S506 - a safe loader
-    return doc
-
-
-def servers() -> list[tuple[str, str]]:
-    """(base URL, pod) of each Kaleyra server in the spec's order: those that name an `x-pod`."""
-    return [(str(s["url"]), str(s["x-pod"])) for s in _document().get("servers", ()) if "x-pod" in s]
 
 
 def _resolve(doc: dict[str, Any], node: Any) -> Any:
@@ -82,13 +85,32 @@ def _resolve(doc: dict[str, Any], node: Any) -> Any:
     return node
 
 
+def load_spec(path: str | os.PathLike[str] | None = None) -> Spec:
+    """The spec at `path` (default: the packaged one), read once per path."""
+    return _load(Path(path).resolve() if path is not None else SPEC_PATH)
+
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 @cache
-def _contracts() -> dict[str, ResponseContract]:
-    doc = _document()
+def _read(path: Path) -> dict[str, Any]:
+    with path.open("rb") as fh:
+        doc: dict[str, Any] = yaml.load(fh, Loader=_Loader)  # noqa: S506 - a safe loader
+    return doc
+
+
+def _servers(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(str(s["url"]), str(s["x-pod"])) for s in doc.get("servers", ()) if "x-pod" in s]
+
+
+@cache
+def _load(path: Path) -> Spec:
+    doc = _read(path)
     registry: Registry[Any] = Registry().with_resource(
         _URN, Resource.from_contents(doc, default_specification=DRAFT202012)
     )
-    out: dict[str, ResponseContract] = {}
+    contracts: dict[str, ResponseContract] = {}
     for item in doc["paths"].values():
         for method, op in item.items():
             if method == "parameters":
@@ -98,9 +120,15 @@ def _contracts() -> dict[str, ResponseContract]:
                 schema = _resolve(doc, response)["content"]["application/json"]["schema"]
                 ref = schema["$ref"]  # every response schema in the spec is a component reference
                 validators[int(status)] = Draft202012Validator({"$ref": _URN + ref}, registry=registry)
-            out[op["operationId"]] = ResponseContract(op["operationId"], validators)
-    return out
+            contracts[op["operationId"]] = ResponseContract(op["operationId"], validators)
+    return Spec(path, contracts, _servers(doc))
+
+
+def servers() -> list[tuple[str, str]]:
+    """The packaged spec's Kaleyra servers: (base URL, pod), without building its validators."""
+    return _servers(_read(SPEC_PATH))
 
 
 def contract_for(operation_id: str) -> ResponseContract:
-    return _contracts()[operation_id]
+    """The packaged spec's contract of one operation."""
+    return load_spec().contract(operation_id)

@@ -96,3 +96,10 @@ def test_api_routes__serve_exactly_the_operations_of_the_spec() -> None:
         for method, op_id in ops.items():
             routed[op_id] = (method, path)
     assert routed == {op.operation_id: (op.method, op.path) for op in spec.operations.values()}
+
+
+@pytest.mark.parametrize("path", sorted(CLIENT.glob("*.py")), ids=lambda p: p.name)
+def test_client__only_the_adapter_knows_the_generated_code(path: Path) -> None:
+    """One module knows `_generated/`'s layout and its one private name (`_get_kwargs`)."""
+    uses = any("_generated" in name for name in _imports(path)) or "_get_kwargs" in path.read_text()
+    assert uses == (path.name == "_adapter.py"), path.name

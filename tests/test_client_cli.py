@@ -29,11 +29,13 @@ from kaleyra_rcs import (
     ContractViolation,
     GatewayError,
     InternalServerError,
+    KaleyraApiError,
     KaleyraError,
     KaleyraRCS,
     MissingRequiredParams,
     RateLimited,
     RcsChannelDisabled,
+    ServerError,
     TransportError,
 )
 from kaleyra_rcs._cli import EXIT_CODES, main
@@ -196,55 +198,105 @@ def test_timeout_and_retries_reach_the_client(cli: Cli) -> None:
 
 # -- one exit code per error class -------------------------------------------------------------
 
-# scenario -> (exit code, the error class named in the JSON)
-SCENARIO_EXITS = {
-    "unsupported_media_type": (1, KaleyraError),
-    "invalid_api_key": (4, AuthenticationError),
-    "missing_api_key": (4, AuthenticationError),
-    "agent_not_found": (5, AgentNotFound),
-    "missing_agent_number": (6, MissingRequiredParams),
-    "rcs_not_enabled": (7, RcsChannelDisabled),
-    "rate_limited": (8, RateLimited),
-    "gateway_error": (9, GatewayError),
-    "internal_server_error": (9, InternalServerError),
-}
 COMMANDS = {
     "getTestersByAgent": ("testers", "--agent", "48900"),
     "deleteAgent": ("delete-agent", "48400", "--yes"),
 }
 
 
+def _operation(operation_id: str) -> dict[str, Any]:
+    (op,) = (
+        op
+        for item in SPEC["paths"].values()
+        for method, op in item.items()
+        if method != "parameters" and op["operationId"] == operation_id
+    )
+    return dict(op)
+
+
+def _resolve(node: Any) -> Any:
+    while isinstance(node, dict) and "$ref" in node:
+        target: Any = SPEC
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _error_examples(operation_id: str) -> dict[str, tuple[int, dict[str, Any]]]:
+    """Every named error example of the operation in the spec: name -> (status, value)."""
+    found: dict[str, tuple[int, dict[str, Any]]] = {}
+    for status, response in _operation(operation_id)["responses"].items():
+        if int(status) >= 400:
+            for name, example in _resolve(response)["content"]["application/json"]["examples"].items():
+                found[name] = (int(status), _resolve(example)["value"])
+    return found
+
+
+ERROR_EXAMPLES = {op: _error_examples(op) for op in COMMANDS}
+# The documented meaning of each named example (README, "The client"); any other is generic.
+TYPED = {
+    "invalid_api_key": AuthenticationError,
+    "missing_api_key": AuthenticationError,
+    "agent_not_found": AgentNotFound,
+    "missing_agent_number": MissingRequiredParams,
+    "rcs_not_enabled": RcsChannelDisabled,
+    "rate_limited": RateLimited,
+    "gateway_error": GatewayError,
+    "internal_server_error": InternalServerError,
+}
+# The help's exit codes by class (DOCUMENTED_EXIT_CODES' meanings), most specific first.
+EXIT_OF_CLASS: tuple[tuple[type[KaleyraError], int], ...] = (
+    (ContractViolation, 3),
+    (AuthenticationError, 4),
+    (AgentNotFound, 5),
+    (MissingRequiredParams, 6),
+    (RcsChannelDisabled, 7),
+    (RateLimited, 8),
+    (ServerError, 9),
+    (TransportError, 10),
+    (KaleyraError, 1),
+)
+
+
+def expected_class(name: str, status: int) -> type[KaleyraApiError]:
+    return TYPED.get(name, ServerError if status >= 500 else KaleyraApiError)
+
+
+def expected_exit(cls: type[KaleyraError]) -> int:
+    return next(code for base, code in EXIT_OF_CLASS if issubclass(cls, base))
+
+
+SCENARIOS = [(op, name) for op, examples in ERROR_EXAMPLES.items() for name in examples]
+
+
 def test_exit_code_table_matches_the_help() -> None:
-    table = dict(EXIT_CODES)
-    expected = {
-        ContractViolation: 3,
-        AuthenticationError: 4,
-        AgentNotFound: 5,
-        MissingRequiredParams: 6,
-        RcsChannelDisabled: 7,
-        RateLimited: 8,
-        GatewayError: 9,
-        InternalServerError: 9,
-        TransportError: 10,
-        KaleyraError: 1,
-    }
-    assert table == expected
-    assert set(table.values()) | {0, 2} == set(DOCUMENTED_EXIT_CODES)
+    assert EXIT_CODES == EXIT_OF_CLASS
+    assert {code for _, code in EXIT_CODES} | {0, 2} == set(DOCUMENTED_EXIT_CODES)
     # most specific first: the base class comes last, or it would swallow every other
     assert EXIT_CODES[-1][0] is KaleyraError
 
 
-@pytest.mark.parametrize("operation", list(COMMANDS))
-@pytest.mark.parametrize("scenario", list(SCENARIO_EXITS))
+def test_every_typed_example_is_in_the_spec() -> None:
+    """The oracle names only examples the spec has, and the walk found the typed ones."""
+    assert set(TYPED) <= {name for _, name in SCENARIOS}
+
+
+@pytest.mark.parametrize(("operation", "scenario"), SCENARIOS, ids=[f"{op}-{name}" for op, name in SCENARIOS])
 def test_exit_code_per_scenario(cli: Cli, scenario: str, operation: str) -> None:
+    """Every error example of the spec, armed: the JSON names it, the exit code follows from its class."""
+    status, value = ERROR_EXAMPLES[operation][scenario]
+    error_class = expected_class(scenario, status)
     cli.mock.arm_scenario(scenario, times=1, operation=operation)
     run = cli(*COMMANDS[operation])
-    code, error_class = SCENARIO_EXITS[scenario]
-    assert run.code == code, run.out + run.err
+    assert run.code == expected_exit(error_class), run.out + run.err
     error = run.json
     assert error["error"] == error_class.__name__
-    assert isinstance(error["status"], int) and error["status"] >= 400
-    assert error["code"].startswith("RCS")
+    assert (error["status"], error["code"], error["error_code"]) == (
+        status,
+        value["code"],
+        value["error"]["error_code"],
+    )
     assert deleted(cli.mock) == []  # a forced answer deletes nothing
 
 

@@ -37,17 +37,25 @@ from kaleyra_rcs import (
     ContractViolation,
     GatewayError,
     InternalServerError,
+    KaleyraApiError,
     KaleyraError,
     KaleyraRCS,
     MissingRequiredParams,
     RateLimited,
     RcsChannelDisabled,
+    ServerError,
     TransportError,
 )
 
 SPEC: Any = yaml.safe_load((Path(__file__).resolve().parent.parent / "openapi.yaml").read_text(encoding="utf-8"))
 API_KEY = "prop-test-key-3d9a61f0"
-OPERATIONS = ("getTestersByAgent", "deleteAgent")
+# The operations the facade calls: those of the spec that are no variant of another.
+OPERATIONS = tuple(
+    op["operationId"]
+    for item in SPEC["paths"].values()
+    for method, op in item.items()
+    if method != "parameters" and "x-variant-of" not in op
+)
 BODY_EXCERPT = 300  # issue 4: "a truncated body"; _errors.py cuts at 300 characters
 PROSE = 200  # room in str(exc) for what is not the body: status, pointer, a short message
 
@@ -260,6 +268,10 @@ def client() -> Iterator[KaleyraRCS]:
         yield rcs
 
 
+def test_operations__are_the_two_the_facade_calls() -> None:
+    assert OPERATIONS == ("getTestersByAgent", "deleteAgent")
+
+
 def call(client: KaleyraRCS, operation_id: str, reply: Reply) -> Any:
     SCRIPT.reply = reply
     if operation_id == "getTestersByAgent":
@@ -426,7 +438,7 @@ def expected_class(status: int, code: str, error_code: str) -> type[KaleyraError
         return MissingRequiredParams
     if error_code == "RCS_CHANNEL_DISABLED" or code == "RCS601":
         return RcsChannelDisabled
-    return KaleyraError
+    return ServerError if status >= 500 else KaleyraApiError
 
 
 def _decoded(text: str) -> dict[str, Any] | None:
