@@ -271,13 +271,8 @@ class SqliteStore:
         return kept  # type: ignore[no-any-return]
 
     def testers(self, pod: str, sid: str, agent: str) -> list[dict[str, Any]] | None:
-        epoch, reads = self._reads
-        kept = reads.get(("testers", pod, sid, agent), _MISSING)
-        if kept is _MISSING:
-            found = self._read_testers(pod, sid, agent)
-            kept = None if found is None else tuple(found)
-            self._keep(epoch, ("testers", pod, sid, agent), kept)
-        return None if kept is None else [dict(t) for t in kept]
+        """Read each time (a copy by construction): the hot path asks for `testers_body`."""
+        return self._read_testers(pod, sid, agent)
 
     def testers_body(self, pod: str, sid: str, agent: str) -> bytes | None:
         epoch, reads = self._reads
