@@ -25,6 +25,7 @@ from .core import (
     SqliteStore,
     StateData,
     StateError,
+    Store,
     default_seed_document,
     load_yaml,
     merge_seed,
@@ -137,7 +138,7 @@ def _remove(folder: Path) -> None:
 
 def _prepare_store(args: argparse.Namespace, db_path: Path, seed: StateData) -> bool:
     """Seed the shared store (or resume it) before any worker opens it; True when resumed."""
-    store = SqliteStore(db_path, journal_limit=args.journal_limit)
+    store: Store = SqliteStore(db_path, journal_limit=args.journal_limit)  # the Store interface from here on
     try:
         resumed = args.state is not None and store.is_initialized()
         store.set_seed(seed)  # on a resumed file the new seed is what `reset` goes back to
@@ -154,7 +155,6 @@ def _prepare_store(args: argparse.Namespace, db_path: Path, seed: StateData) -> 
                 params["seed"] = args.fault_seed
             standing.append(Armed(0, "fault", "random_5xx", None, params=params))
         store.set_standing_faults(standing)
-        store.forget_journal_writers()
     finally:
         store.close()
     return resumed

@@ -1,22 +1,20 @@
-"""The SQLite journal is written in batches (mock_server/core/_journal.py), yet a reader in any
-process sees every entry a writer had counted before the read: what a client was answered is in
-the journal it reads next, whichever worker served either request."""
+"""SqliteStore's journal (mock_server/core/_journal.py): one append-only file per writer, written
+before the answer leaves, merged on read. What a client was answered is in the journal it reads
+next, whichever worker served either request, with nothing to wait for. And the look-ups a worker
+keeps follow every commit of another (PRAGMA data_version). The cross-process store contract is in
+tests/test_store.py; here are the files' own rules and the real server."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from mock_server.core import SpecIndex, SqliteStore, StateData, default_seed_document, state_validator
-from mock_server.core._journal import FLUSH_S, BatchedJournal
-from mock_server.core._shared import SLOTS, SharedFile
+from mock_server.core._journal import FileJournal
 from mock_server.testing import start_server
 
 SPEC = SpecIndex.load()
@@ -31,39 +29,8 @@ def _paths(store: SqliteStore) -> list[str]:
     return [e["path"] for e in store.journal(pod=None, operation=None, status=None, limit=10_000)][::-1]
 
 
-def _writer(path: str, who: str, count: int, flush_s: float, ready: Any, release: Any) -> None:
-    """Records `count` entries in batches gathered for `flush_s`, says so, waits to be released."""
-    import mock_server.core._journal as journal
-
-    journal.FLUSH_S = flush_s
-    store = SqliteStore(path)
-    for n in range(count):
-        store.record(_entry(n, who))
-    ready.set()
-    release.wait(60)
-    store.close()
-
-
-def test_journal__a_reader_in_another_process_waits_for_entries_the_writer_still_holds(tmp_path: Path) -> None:
-    """The writer gathers its batch for two seconds; the reader asks before it is written."""
-    path = str(tmp_path / "state.sqlite3")
-    reader = SqliteStore(path, seed=SEED)
-    ctx = multiprocessing.get_context("spawn")
-    ready, release = ctx.Event(), ctx.Event()
-    proc = ctx.Process(target=_writer, args=(path, "w", 50, 2.0, ready, release))
-    proc.start()
-    try:
-        assert ready.wait(60)
-        unwritten = sqlite3.connect(path).execute("SELECT COUNT(*) FROM journal").fetchone()[0]
-        assert unwritten == 0  # still in the writer's memory
-        started = time.monotonic()
-        assert _paths(reader) == [f"/w/{n}" for n in range(50)]
-        assert time.monotonic() - started < 5
-    finally:
-        release.set()
-        proc.join(30)
-        reader.close()
-    assert proc.exitcode == 0
+def _folder(path: str | Path) -> Path:
+    return Path(os.path.realpath(path) + ".journal.d")
 
 
 def test_journal__entries_come_back_in_the_order_they_were_recorded_across_stores(tmp_path: Path) -> None:
@@ -74,28 +41,23 @@ def test_journal__entries_come_back_in_the_order_they_were_recorded_across_store
             (first if n % 2 else second).record(_entry(n))
         assert _paths(first) == [f"/main/{n}" for n in range(30)]
         assert _paths(second) == _paths(first)
+        ids = [e["id"] for e in first.journal(pod=None, operation=None, status=None, limit=100)]
+        assert len(set(ids)) == 30  # two writers, never the same id
     finally:
         first.close()
         second.close()
 
 
-def test_journal__a_dead_writer_is_not_waited_for(tmp_path: Path) -> None:
-    path = str(tmp_path / "state.sqlite3")
-    reader = SqliteStore(path, seed=SEED)
-    ctx = multiprocessing.get_context("spawn")
-    ready, release = ctx.Event(), ctx.Event()
-    proc = ctx.Process(target=_writer, args=(path, "dead", 5, 3600.0, ready, release))
-    proc.start()
+def test_journal__an_entry_is_in_its_file_when_record_returns(tmp_path: Path) -> None:
+    """No thread, no batch: what another process reads is what is on disk now."""
+    store = SqliteStore(tmp_path / "state.sqlite3", seed=SEED)
     try:
-        assert ready.wait(60)
-        assert proc.pid is not None
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.join(30)
-        started = time.monotonic()
-        assert _paths(reader) == []  # its five entries went with it
-        assert time.monotonic() - started < 1
+        store.record(_entry(1))
+        (log,) = _folder(store.path).glob("*.log")
+        assert b'"path":"/main/1"' in log.read_bytes()
+        assert FileJournal(str(_folder(store.path)), 10).read()[0]["path"] == "/main/1"  # a reader of its own
     finally:
-        reader.close()
+        store.close()
 
 
 def test_journal__reset_and_clear_leave_no_earlier_entry_behind(tmp_path: Path) -> None:
@@ -105,121 +67,112 @@ def test_journal__reset_and_clear_leave_no_earlier_entry_behind(tmp_path: Path) 
         for n in range(10):
             other.record(_entry(n))
         store.reset()
-        time.sleep(3 * FLUSH_S)  # other's thread would have written them by now, had they survived
         assert _paths(store) == []
+        assert _paths(other) == []
         other.record(_entry(99))
         store.clear_journal()
-        time.sleep(3 * FLUSH_S)
         assert _paths(store) == []
+        other.record(_entry(100))  # the writer goes on in its emptied file
+        assert _paths(store) == ["/main/100"]
     finally:
         store.close()
         other.close()
 
 
-def test_journal__stays_bounded_when_written_in_batches(tmp_path: Path) -> None:
+def test_journal__stays_bounded_on_disk(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "state.sqlite3", journal_limit=100, seed=SEED)
     try:
         for n in range(1_000):
             store.record(_entry(n))
-        paths = _paths(store)
-        assert paths == [f"/main/{n}" for n in range(900, 1_000)]
-        rows = sqlite3.connect(store.path).execute("SELECT COUNT(*) FROM journal").fetchone()[0]
-        assert rows <= 100 + 64 + 1_000  # trimmed as it goes; never the whole history
+        assert _paths(store) == [f"/main/{n}" for n in range(900, 1_000)]
+        logs = sorted(_folder(store.path).glob("*.log"))
+        assert len(logs) == 2  # the full file before and the one being written
+        assert sum(len(p.read_bytes().split(b"\n")) - 1 for p in logs) <= 200
     finally:
         store.close()
 
 
-def test_journal__without_a_free_slot_every_entry_is_written_at_once(tmp_path: Path) -> None:
-    path = str(tmp_path / "state.sqlite3")
-    SqliteStore(path, seed=SEED).close()
-    db = sqlite3.connect(path)
-    db.executemany(
-        "INSERT OR REPLACE INTO journal_writers VALUES (?, ?, ?)", [(s, os.getpid(), "held") for s in range(SLOTS)]
-    )
-    db.commit()
-    journal = BatchedJournal(SharedFile(path), lambda: sqlite3.connect(path, isolation_level=None), limit=100)
-    assert journal.slot is None
-    journal.record({"path": "/at-once"})
-    assert db.execute("SELECT entry FROM journal").fetchall() == [('{"path":"/at-once"}',)]
+def test_journal__a_line_cut_short_is_skipped(tmp_path: Path) -> None:
+    """A full disk or a kill in mid-write may leave half a line; the rest still reads."""
+    store = SqliteStore(tmp_path / "state.sqlite3", seed=SEED)
+    try:
+        store.record(_entry(1))
+        (log,) = _folder(store.path).glob("*.log")
+        with log.open("ab") as f:
+            f.write(b'\n[1,{"path":"/cut')
+        store.record(_entry(2))
+        assert _paths(store) == ["/main/1", "/main/2"]
+    finally:
+        store.close()
 
 
-def test_journal__a_state_file_from_before_batching_is_upgraded(tmp_path: Path) -> None:
+def test_journal__a_closed_store_gives_its_slot_to_the_next(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    first = SqliteStore(path, seed=SEED)
+    first.record(_entry(1))
+    first.close()
+    second = SqliteStore(path)
+    try:
+        second.record(_entry(2))
+        assert [p.name for p in _folder(path).glob("w*.lock")] == ["w0.lock"]
+        assert _paths(second) == ["/main/1", "/main/2"]  # the slot's earlier file is kept as its "before"
+    finally:
+        second.close()
+
+
+def test_journal__a_state_file_of_the_batched_journal_opens_without_its_tables(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)
-    db.execute("CREATE TABLE journal (id INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL)")
-    db.execute("""INSERT INTO journal (entry) VALUES ('{"path": "/old"}')""")
+    db.execute("CREATE TABLE journal (id INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL, at_ns INTEGER)")
+    db.execute("CREATE TABLE journal_writers (slot INTEGER PRIMARY KEY, pid INTEGER NOT NULL, token TEXT NOT NULL)")
     db.commit()
     db.close()
     store = SqliteStore(path, seed=SEED)
     try:
         store.record(_entry(1))
-        assert _paths(store) == ["/old", "/main/1"]
+        assert _paths(store) == ["/main/1"]
+        tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert not tables & {"journal", "journal_writers"}
     finally:
         store.close()
 
 
-def test_journal__the_shared_counters_file_is_not_named_like_a_rollback_journal(tmp_path: Path) -> None:
+def test_journal__no_file_is_named_like_a_rollback_journal(tmp_path: Path) -> None:
     """SQLite takes `<db>-journal` for a hot rollback journal and refuses new connections."""
     store = SqliteStore(tmp_path / "state.sqlite3", seed=SEED)
     try:
         store.record(_entry(1))
         assert not (tmp_path / "state.sqlite3-journal").exists()
-        assert (tmp_path / "state.sqlite3.shared").exists()
+        assert _folder(store.path).is_dir()
         sqlite3.connect(store.path).execute("PRAGMA journal_mode").fetchone()
     finally:
         store.close()
 
 
-# -- the shared state version (mock_server/core/_shared.py) and the look-ups cached under it ----------
+# -- the look-ups kept between changes ------------------------------------------------------------
 
 
-def _change_elsewhere(path: str, done: Any) -> None:
-    store = SqliteStore(path)
-    store.delete_agent("in", "S", "48900")
-    store.mutate(lambda state: setattr(state.default_account, "rcs_enabled", False))
-    store.close()
-    done.set()
-
-
-def test_sqlite_store__cached_look_ups_follow_a_change_made_in_another_process(tmp_path: Path) -> None:
-    path = str(tmp_path / "state.sqlite3")
-    store = SqliteStore(path, seed=SEED)
+def test_sqlite_store__a_get_on_unchanged_state_runs_one_statement(tmp_path: Path) -> None:
+    """PRAGMA data_version, in control(); the account and the body come from what was kept."""
+    store = SqliteStore(tmp_path / "state.sqlite3", seed=SEED)
     try:
-        account = store.account("in", "S")
-        assert account is not None and account.rcs_enabled
-        assert store.testers("in", "S", "48900")  # both now cached in this process
-        assert store.account("in", "S") == account
-        ctx = multiprocessing.get_context("spawn")
-        done = ctx.Event()
-        proc = ctx.Process(target=_change_elsewhere, args=(path, done))
-        proc.start()
-        assert done.wait(60)
-        proc.join(30)
-        assert store.testers("in", "S", "48900") is None
-        changed = store.account("in", "S")
-        assert changed is not None and not changed.rcs_enabled
+        store.control()
+        store.account("in", "S")
+        store.testers_body("in", "S", "48900")
+        statements: list[str] = []
+        store._db().set_trace_callback(statements.append)
+        for _ in range(3):
+            store.control()
+            assert store.account("in", "S") is not None
+            assert store.testers_body("in", "S", "48900") is not None
+        assert statements == ["PRAGMA data_version"] * 3
+        store.delete_agent("in", "S", "48900")  # its own commit: data_version does not tell of it
+        statements.clear()
+        store.control()
+        assert store.testers_body("in", "S", "48900") is None
+        assert len(statements) > 1
     finally:
         store.close()
-
-
-def _bump(path: str, times: int) -> None:
-    shared = SharedFile(path)
-    for _ in range(times):
-        with shared.writing():
-            shared.bump_version()
-
-
-def test_shared_file__bumps_from_many_processes_inside_writing_are_never_lost(tmp_path: Path) -> None:
-    path = str(tmp_path / "state.sqlite3")
-    start = SharedFile(path).version()
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_bump, args=(path, 5_000)) for _ in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
-    assert SharedFile(path).version() == start + 20_000
 
 
 def test_sqlite_store__the_look_up_cache_is_bounded(tmp_path: Path) -> None:
@@ -227,14 +180,17 @@ def test_sqlite_store__the_look_up_cache_is_bounded(tmp_path: Path) -> None:
 
     store = SqliteStore(tmp_path / "state.sqlite3", seed=SEED)
     try:
+        store.control()
+        most = 0
         for n in range(3 * _CACHE_LIMIT):
-            assert store.testers("in", f"SID{n}", "48900")
-        assert len(store._reads[1]) <= _CACHE_LIMIT
+            assert store.testers_body("in", f"SID{n}", "48900")
+            most = max(most, len(store._reads[1]))
+        assert most == _CACHE_LIMIT  # filled up to the bound, then started over
     finally:
         store.close()
 
 
-def test_sqlite_store__a_testers_list_handed_out_is_a_copy_even_when_cached(tmp_path: Path) -> None:
+def test_sqlite_store__a_testers_list_handed_out_is_a_copy(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "state.sqlite3", seed=SEED)
     try:
         first = store.testers("in", "S", "48900")
@@ -247,63 +203,64 @@ def test_sqlite_store__a_testers_list_handed_out_is_a_copy_even_when_cached(tmp_
         store.close()
 
 
-def test_sqlite_store__a_snapshot_taken_before_a_change_is_not_cached_after_it(tmp_path: Path) -> None:
-    """A request that took its control snapshot before another worker's change must not file
-    what it builds from that snapshot under the new version."""
+def test_sqlite_store__a_read_in_flight_across_a_change_is_not_kept_after_it(tmp_path: Path) -> None:
+    """A request that took its control snapshot before another worker's change must not keep
+    what it read for the requests after the change."""
     path = tmp_path / "state.sqlite3"
     store, other = SqliteStore(path, seed=SEED), SqliteStore(path)
     try:
-        snapshot = store.control()
+        store.control()
+        assert store.account("na", "LISTED-LATER") is not None
+        assert store.testers_body("na", "LISTED-LATER", "48900") != b"[]"
         other.mutate(lambda state: setattr(state.default_account, "rcs_enabled", False))
-        store.account("in", "S", snapshot)  # an in-flight request with the older snapshot
-        account = store.account("in", "S")
-        assert account is not None and account.rcs_enabled is False
-        hint = store.account("na", "LISTED-LATER")
-        assert hint is not None and not hint.explicit
         other.mutate(
             lambda state: state.accounts.__setitem__(
                 ("na", "LISTED-LATER"),
                 type(state.default_account)(rcs_enabled=True, key_hashes=frozenset(), agents={"48900": []}),
             )
         )
-        store.testers_body("na", "LISTED-LATER", "48900", hint)  # in flight with the older account
+        store.account("in", "S")  # in flight: read after the change, under the epoch before it
+        store.control()  # the next request
+        account = store.account("in", "S")
+        assert account is not None and account.rcs_enabled is False
         assert store.testers_body("na", "LISTED-LATER", "48900") == b"[]"
-        assert store.testers("na", "LISTED-LATER", "48900", hint) == []
+        assert store.testers("na", "LISTED-LATER", "48900") == []
     finally:
         store.close()
         other.close()
 
 
-def test_server__workers_write_their_last_batch_and_give_back_their_slots_on_sigterm(tmp_path: Path) -> None:
-    """granian's workers are forked and leave through os._exit: atexit alone would never run."""
+# -- the real server ------------------------------------------------------------------------------
+
+
+def test_server__every_answer_of_every_worker_is_in_the_journal_at_once_and_after_sigterm(tmp_path: Path) -> None:
+    """granian's workers are forked and leave through os._exit: nothing may wait for an exit hook."""
     state = tmp_path / "state.sqlite3"
     server = start_server(("--workers", "2", "--state", str(state)))
     try:
         with httpx.Client(headers={"api-key": "k", "Content-Type": "application/json"}, timeout=10) as client:
             for n in range(40):
                 assert client.get(f"{server.url}/in/v1/S{n}/rcs/agent/testersbyagent?agent_number=48900").is_success
-        writers = sqlite3.connect(state).execute("SELECT COUNT(*) FROM journal_writers").fetchone()[0]
-        assert writers >= 1
+                journal = httpx.get(f"{server.url}/__mock/journal?limit=1", timeout=10).json()
+                assert journal[0]["sid"] == f"S{n}"  # whichever worker answered either request
     finally:
         assert server.stop() == 0
-    db = sqlite3.connect(state)
-    assert db.execute("SELECT COUNT(*) FROM journal_writers").fetchone()[0] == 0
-    assert db.execute("SELECT COUNT(*) FROM journal").fetchone()[0] == 40
-
-
-def test_server__a_restart_forgets_the_writers_of_the_run_before(tmp_path: Path) -> None:
-    """Rows a killed run left behind would name pids that may belong to anyone by now."""
-    state = tmp_path / "state.sqlite3"
-    SqliteStore(state, seed=SEED).close()
-    db = sqlite3.connect(state)
-    db.execute("INSERT INTO journal_writers VALUES (0, ?, 'left-behind')", (os.getpid(),))
-    db.commit()
-    SharedFile(str(state)).set_slot(0, 5, 1)  # five counted, one written: a reader would wait for it
-    server = start_server(("--workers", "1", "--state", str(state)))
+    store = SqliteStore(state)
     try:
-        started = time.monotonic()
-        assert httpx.get(f"{server.url}/__mock/journal", timeout=10).status_code == 200
-        assert time.monotonic() - started < 2
+        entries = store.journal(pod=None, operation=None, status=None, limit=1000)
+        assert [e["sid"] for e in entries if e.get("operation")] == [f"S{n}" for n in range(39, -1, -1)]
     finally:
-        server.stop()
-    assert "left-behind" not in [r[0] for r in sqlite3.connect(state).execute("SELECT token FROM journal_writers")]
+        store.close()
+
+
+def test_server__a_restart_takes_over_the_slots_of_the_run_before(tmp_path: Path) -> None:
+    state = tmp_path / "state.sqlite3"
+    for _ in range(3):
+        server = start_server(("--workers", "2", "--state", str(state)))
+        try:
+            with httpx.Client(headers={"api-key": "k", "Content-Type": "application/json"}, timeout=10) as client:
+                for n in range(10):
+                    assert client.get(f"{server.url}/in/v1/S{n}/rcs/agent/testersbyagent?agent_number=1").status_code
+        finally:
+            assert server.stop() == 0
+    assert len(list(_folder(state).glob("w*.lock"))) <= 2  # one per worker, not two per run

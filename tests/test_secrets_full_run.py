@@ -326,7 +326,11 @@ def test_api_key__appears_in_no_output_of_a_full_run(tmp_path: Path, caplog: pyt
     caplog.set_level("DEBUG")  # the client's logs and httpx/httpcore's
     outputs = Outputs()
     state = tmp_path / "state.sqlite3"
-    store_files = (state, Path(f"{state}-wal"), Path(f"{state}-shm"), Path(f"{state}.shared"))
+    journal_dir = Path(f"{state}.journal.d")
+
+    def store_files() -> list[Path]:  # the journal's files, as many as there were writers
+        return [state, Path(f"{state}-wal"), Path(f"{state}-shm"), *sorted(journal_dir.glob("*"))]
+
     reports = tmp_path / "reports"
     reports.mkdir()
     with running_server(tmp_path) as server:
@@ -334,13 +338,14 @@ def test_api_key__appears_in_no_output_of_a_full_run(tmp_path: Path, caplog: pyt
         exercise_client(server, outputs)
         cli_codes = exercise_cli(server, outputs)
         journal = exercise_control(server, outputs)
-        add_files(outputs, *store_files)  # while the workers hold the WAL
+        assert list(journal_dir.glob("*.log"))  # the journal is among the files read
+        add_files(outputs, *store_files())  # while the workers hold the WAL
         control(server, outputs, "POST", "reset")
         live_rc, live_output = run_live_suite(server, outputs, reports)
         live_journal = control(server, outputs, "GET", "journal?limit=1000").json()
         control(server, outputs, "GET", "state")
     assert server.proc.returncode == 0
-    add_files(outputs, server.stdout, server.stderr, *store_files)
+    add_files(outputs, server.stdout, server.stderr, *store_files())
     outputs.add("client logs", caplog.text)
 
     # the run did what it should, so the outputs are worth grepping

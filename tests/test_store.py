@@ -1,11 +1,13 @@
-"""The store contract: MemoryStore and SqliteStore must behave the same, alone and under concurrency."""
+"""The store contract: every store (MemoryStore, SqliteStore) behaves the same, alone and under
+concurrency; SqliteStore keeps it across processes too (forked and spawned, on real files)."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import random
-import sqlite3
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -98,8 +100,7 @@ def make_store(kind: str, tmp_path: Path, seed: StateData) -> Iterator[Callable[
 
     yield make
     for store in made:
-        if isinstance(store, SqliteStore):
-            store.close()
+        store.close()
 
 
 @pytest.fixture
@@ -385,6 +386,35 @@ def test_consume_of_a_disarmed_unlimited_fault_fails(store: Store) -> None:
     assert store.consume(fault) is False
 
 
+def test_standing_faults_are_armed_now_and_again_after_every_reset(store: Store) -> None:
+    store.set_standing_faults([Armed(0, "fault", "random_5xx", 3, pod="in", params={"rate": 1.0})])
+    (fault,) = store.control().faults
+    assert (fault.name, fault.remaining, fault.pod, dict(fault.params)) == ("random_5xx", None, None, {"rate": 1.0})
+    assert store.consume(fault) is True and store.consume(fault) is True  # standing: never used up
+    store.disarm("fault", None)
+    assert store.control().faults == ()
+    store.reset()
+    assert [(f.name, dict(f.params)) for f in store.control().faults] == [("random_5xx", {"rate": 1.0})]
+    store.set_standing_faults([])
+    store.disarm("fault", None)
+    store.reset()
+    assert store.control().faults == ()
+
+
+def test_is_initialized_once_a_seed_is_set(kind: str, tmp_path: Path, seed: StateData) -> None:
+    empty: Store = MemoryStore() if kind == "memory" else SqliteStore(tmp_path / "empty.sqlite3")
+    try:
+        assert empty.is_initialized() is False
+        assert empty.account("in", "S") is None  # nothing to answer from: every request is a 401
+        empty.set_seed(seed)
+        assert empty.is_initialized() is True
+        assert empty.account("in", "S") is None  # set_seed alone changes nothing now
+        empty.reset()
+        assert empty.account("in", "S") is not None
+    finally:
+        empty.close()
+
+
 def test_generation_changes_after_arm_load_and_consume(store: Store, seed: StateData) -> None:
     seen = [store.control().generation]
 
@@ -414,11 +444,12 @@ def test_generation_changes_after_arm_load_and_consume(store: Store, seed: State
 # -- the journal -----------------------------------------------------------------------------
 
 
-def _table_rows(store: Store) -> int | None:
+def _lines_on_disk(store: Store) -> int | None:
+    """Every journal line SqliteStore keeps in its files, whichever writer wrote it."""
     if not isinstance(store, SqliteStore):
         return None
-    with sqlite3.connect(store.path, timeout=30) as db:
-        return int(db.execute("SELECT COUNT(*) FROM journal").fetchone()[0])
+    folder = Path(os.path.realpath(store.path) + ".journal.d")
+    return sum(len(p.read_bytes().split(b"\n")) - 1 for p in folder.glob("*.log"))
 
 
 @pytest.mark.parametrize("limit", [1, 10, 100])
@@ -429,10 +460,10 @@ def test_journal_is_bounded(make_store: Callable[..., Store], limit: int) -> Non
         store.record({"pod": PODS[i % 2], "operation": "getTestersByAgent", "status": 200 + i % 3, "n": i})
         got = store.journal(pod=None, operation=None, status=None, limit=10_000)
         assert len(got) <= limit
-        rows = _table_rows(store)
+        rows = _lines_on_disk(store)
         if rows is not None:
             most_rows = max(most_rows, rows)
-            assert rows <= limit + 64
+            assert rows <= 2 * limit  # the full file before and the one being written
     got = store.journal(pod=None, operation=None, status=None, limit=10_000)
     assert len(got) == limit
     last = 3 * limit + 199
@@ -441,7 +472,7 @@ def test_journal_is_bounded(make_store: Callable[..., Store], limit: int) -> Non
     assert ids == sorted(ids, reverse=True)
     assert len(set(ids)) == len(ids)
     if isinstance(store, SqliteStore):
-        assert most_rows > limit  # it trims in batches, not on every insert
+        assert most_rows == 2 * limit  # it rotates whole files, not a line at a time
 
 
 def test_journal_filters(store: Store) -> None:
@@ -603,9 +634,39 @@ def test_64_threads_consume_a_scenario_armed_for_5(store: Store) -> None:
     assert store.control().scenarios == ()
 
 
+# -- across processes (SqliteStore: what the server's workers share) --------------------------------
+
+CONTEXTS = ["fork", "spawn"]  # fork: the child inherits a store in use; spawn: a new interpreter
+
+
+def _run_processes(ctx_name: str, target: Callable[..., None], args: list[tuple[Any, ...]]) -> list[Any]:
+    """One process per `args` item, each putting one result on a queue; every process is ended."""
+    ctx = multiprocessing.get_context(ctx_name)
+    out = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*a, out)) for a in args]
+    for p in procs:
+        p.start()
+    results: list[Any] = []
+    try:
+        for _ in procs:
+            results.append(out.get(timeout=90))
+    except queue.Empty:
+        pytest.fail(f"a process gave no answer; got {results}")
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=10)
+    assert [p.exitcode for p in procs] == [0] * len(procs), results
+    assert not [r for r in results if isinstance(r, str)], results  # a child's error, as its repr
+    return results
+
+
 def _delete_in_process(path: str, targets: list[tuple[str, str, str]], barrier: Any, out: Any) -> None:
     store = SqliteStore(path)
     try:
+        store.control()  # a warm cache, as a worker's
         barrier.wait(60)
         out.put([store.delete_agent(*t) for t in targets])
     except BaseException as exc:
@@ -615,40 +676,190 @@ def _delete_in_process(path: str, targets: list[tuple[str, str, str]], barrier: 
         store.close()
 
 
-def test_sqlite_processes_delete_one_agent_exactly_once(tmp_path: Path, seed: StateData) -> None:
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_sqlite_processes_delete_one_agent_exactly_once(tmp_path: Path, seed: StateData, context: str) -> None:
     path = tmp_path / "shared.sqlite3"
     store = _sqlite_store(path, seed)
     _add_account(store, "in", "ACME")
-    store.close()
+    assert store.testers("in", "ACME", "555") is not None  # the parent's store is in use when it forks
     targets = [("in", "XXXXX6913850XXXX", "48400"), ("na", "XXXXX6913850XXXX", "48400"), ("in", "ACME", "555")]
+    barrier = multiprocessing.get_context(context).Barrier(4)
+    try:
+        results = _run_processes(context, _delete_in_process, [(str(path), targets, barrier)] * 4)
+        for i, target in enumerate(targets):
+            outcomes = [r[i] for r in results]
+            assert outcomes.count(True) == 1, (target, outcomes)
+        store.control()
+        assert all(store.testers(*t) is None for t in targets)  # the parent's own cache followed
+    finally:
+        store.close()
+
+
+def _delete_one_by_one(path: str, count: int, deleted: Any, seen: Any, out: Any) -> None:
+    """Deletes agents one after another; after each, waits until the other process saw it."""
+    store = SqliteStore(path)
+    try:
+        for n in range(count):
+            assert store.delete_agent("in", f"S{n}", "48900")
+            deleted.put(n)
+            assert seen.get(timeout=60) == n
+        store.mutate(lambda state: setattr(state.default_account, "rcs_enabled", False))
+        out.put("done")
+    except BaseException as exc:
+        out.put(repr(exc))
+        raise
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_sqlite_a_change_in_one_process_is_seen_by_the_next_request_in_another(
+    tmp_path: Path, seed: StateData, context: str
+) -> None:
+    """The reader keeps every look-up warm: each must still follow the writer's last commit."""
+    path = str(tmp_path / "shared.sqlite3")
+    store = _sqlite_store(Path(path), seed)
+    count = 50
+    for n in range(count):  # all cached before any change
+        store.control()
+        assert store.testers("in", f"S{n}", "48900") is not None
+        assert store.testers_body("in", f"S{n}", "48900") is not None
+    ctx = multiprocessing.get_context(context)
+    deleted, seen, out = ctx.Queue(), ctx.Queue(), ctx.Queue()
+    proc = ctx.Process(target=_delete_one_by_one, args=(path, count, deleted, seen, out))
+    proc.start()
+    try:
+        for n in range(count):
+            assert deleted.get(timeout=60) == n
+            store.control()  # what every request starts with
+            assert store.testers("in", f"S{n}", "48900") is None
+            assert store.testers_body("in", f"S{n}", "48900") is None
+            assert store.testers("in", f"S{n + 1}", "48900") is not None
+            seen.put(n)
+        assert out.get(timeout=60) == "done"
+        store.control()
+        account = store.account("in", "ANY")
+        assert account is not None and account.rcs_enabled is False
+    finally:
+        proc.join(30)
+        store.close()
+    assert proc.exitcode == 0
+
+
+def _record_in_process(path: str, who: str, count: int, barrier: Any, out: Any) -> None:
+    store = SqliteStore(path, journal_limit=50)
+    try:
+        for n in range(count):
+            store.record({"who": who, "n": n})
+        barrier.wait(60)  # alive together, as workers are: each keeps its own slot
+        out.put([who])
+    except BaseException as exc:
+        out.put(repr(exc))
+        raise
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_sqlite_journal_of_every_process_is_in_the_next_read_and_bounded(
+    tmp_path: Path, seed: StateData, context: str
+) -> None:
+    path = tmp_path / "shared.sqlite3"
+    store = _sqlite_store(path, seed, journal_limit=50)
+    try:
+        store.record({"who": "parent", "n": 0})  # the parent holds a slot when it forks
+        barrier = multiprocessing.get_context(context).Barrier(3)
+        _run_processes(context, _record_in_process, [(str(path), f"p{i}", 120, barrier) for i in range(3)])
+        wide = SqliteStore(path, journal_limit=1000)  # reads all that the writers keep: 50 to 100 each
+        try:
+            every = wide.journal(pod=None, operation=None, status=None, limit=1000)
+        finally:
+            wide.close()
+        for who in ("p0", "p1", "p2"):  # each one's newest, read at once with no waiting, in its order
+            ns = [e["n"] for e in every if e["who"] == who]
+            assert ns[0] == 119 and 50 <= len(ns) <= 100
+            assert ns == list(range(119, 119 - len(ns), -1))
+        got = store.journal(pod=None, operation=None, status=None, limit=1000)
+        assert got == every[:50]  # the newest 50 of all writers together
+        lines = _lines_on_disk(store)
+        assert lines is not None and lines <= 4 * 2 * 50  # four writers, two files each
+        store.clear_journal()
+        assert store.journal(pod=None, operation=None, status=None, limit=1000) == []
+        store.record({"who": "parent", "n": 1})
+        assert [e["n"] for e in store.journal(pod=None, operation=None, status=None, limit=1000)] == [1]
+    finally:
+        store.close()
+
+
+def _record_and_wait(path: str, count: int, ready: Any, out: Any) -> None:
+    store = SqliteStore(path)
+    for n in range(count):
+        store.record({"who": "killed", "n": n})
+    out.put("recorded")
+    ready.wait(120)  # killed here, its slot still held
+
+
+def test_sqlite_a_killed_writer_s_entries_stay_and_its_slot_is_taken_over(tmp_path: Path, seed: StateData) -> None:
+    path = tmp_path / "shared.sqlite3"
+    store = _sqlite_store(path, seed)
     ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(4)
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_delete_in_process, args=(str(path), targets, barrier, out)) for _ in range(4)]
-    for p in procs:
-        p.start()
-    results: list[Any] = []
+    ready, out = ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=_record_and_wait, args=(str(path), 5, ready, out))
+    proc.start()
     try:
-        for _ in procs:
-            results.append(out.get(timeout=90))
-    except queue.Empty:
-        pytest.fail(f"a delete process gave no answer; got {results}")
+        assert out.get(timeout=90) == "recorded"
+        assert proc.pid is not None
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join(30)
+        got = store.journal(pod=None, operation=None, status=None, limit=100)
+        assert [e["n"] for e in got] == [4, 3, 2, 1, 0]  # written before they were answered: not lost
+        folder = Path(os.path.realpath(path) + ".journal.d")
+        slots = sorted(p.name for p in folder.glob("w*.lock"))
+        again = SqliteStore(path)  # the kernel let go of the dead one's lock: its slot is free
+        again.record({"who": "after", "n": 5})
+        assert sorted(p.name for p in folder.glob("w*.lock")) == slots
+        assert [e["n"] for e in again.journal(pod=None, operation=None, status=None, limit=100)] == [5, 4, 3, 2, 1, 0]
+        again.close()
     finally:
-        for p in procs:
-            p.join(timeout=30)
-            if p.is_alive():
-                p.kill()
-                p.join(timeout=10)
-    assert all(isinstance(r, list) for r in results), results
-    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
-    for i, target in enumerate(targets):
-        outcomes = [r[i] for r in results]
-        assert outcomes.count(True) == 1, (target, outcomes)
-    check = SqliteStore(path)
-    try:
-        assert all(check.testers(*t) is None for t in targets)
-    finally:
-        check.close()
+        store.close()
+
+
+def _load_forever(path: str, states: list[dict[str, Any]], out: Any) -> None:
+    store = SqliteStore(path)
+    out.put("loading")
+    n = 0
+    while True:  # killed in the middle of some load
+        store.load(StateData.from_document(states[n % 2], None))
+        n += 1
+
+
+def test_sqlite_state_file_survives_kill_9_in_mid_load_whole(
+    tmp_path: Path, seed: StateData, validator: Draft202012Validator
+) -> None:
+    """`--state` is atomic and crash-safe: the file is at one state or the other, never between."""
+    small = seed.to_document()
+    big = StateData.from_document(seed.to_document(), validator)
+    for n in range(2000):
+        big.accounts[("in", f"ACC{n}")] = AccountData(True, frozenset(), {str(a): [dict(TESTER)] for a in range(3)})
+    states = [small, big.to_document()]
+    path = tmp_path / "state.sqlite3"
+    _sqlite_store(path, seed).close()
+    ctx = multiprocessing.get_context("spawn")
+    for delay in (0.05, 0.2, 0.5):
+        out = ctx.Queue()
+        proc = ctx.Process(target=_load_forever, args=(str(path), states, out))
+        proc.start()
+        assert out.get(timeout=90) == "loading"
+        threading.Event().wait(delay)  # somewhere in a load; which one does not matter
+        assert proc.pid is not None
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join(30)
+        reopened = SqliteStore(path)
+        try:
+            assert reopened.dump().to_document() in states
+            assert reopened.is_initialized()
+        finally:
+            reopened.close()
 
 
 def test_dump_during_deletes_and_loads_always_loads_back(

@@ -204,7 +204,7 @@ class Engine:
     ) -> ApiResponse:
         if key_hash is None:
             return self._render(op, "missing_api_key", "auth")
-        account = self.store.account(req.pod, sid, control)
+        account = self.store.account(req.pod, sid)
         if account is None or (account.key_hashes and key_hash not in account.key_hashes):
             return self._render(op, "invalid_api_key", "auth")
 
@@ -239,10 +239,10 @@ class Engine:
         if agent is None:  # _agent_number gives a problem whenever it gives no agent
             return self._render(op, "missing_agent_number", "state", warnings)
         if op.canonical == "deleteAgent":
-            deleted = self.store.delete_agent(req.pod, sid, agent, account)
+            deleted = self.store.delete_agent(req.pod, sid, agent)
             name = "agent_deleted" if deleted else "agent_not_found"
             return self._render(op, name, "state", warnings)
-        body = self.store.testers_body(req.pod, sid, agent, account)
+        body = self.store.testers_body(req.pod, sid, agent)
         if body is None:
             return self._render(op, "agent_not_found", "state", warnings)
         headers = (("Content-Type", "application/json"), *warnings)

@@ -1,25 +1,28 @@
 """The store shared by every worker process of the server: one SQLite file in WAL mode.
 
 SQLite gives what the mock promises across processes without a server of its own:
-a delete seen by every later request whichever worker serves it, exactly one success
-for concurrent deletes (a row delete or a tombstone insert in one transaction), and a
-`--state` file that a kill -9 leaves at the old or the new state, never half-written.
+a delete seen by every later request whichever worker serves it (each request asks
+`PRAGMA data_version` once, and a worker keeps what it read until another connection
+commits), exactly one success for concurrent deletes (a row delete or a tombstone insert
+in one `BEGIN IMMEDIATE` transaction), and a `--state` file that a kill -9 leaves at the
+old or the new state, never half-written. The journal is beside it (`_journal.py`).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ._journal import JOURNAL_SCHEMA, BatchedJournal
-from ._shared import SharedFile
+from ._journal import FileJournal
 from ._spec import encode_json
 from ._state import AccountData, StateData
 from ._store import (
@@ -29,6 +32,8 @@ from ._store import (
     ArmedKind,
     Control,
     filter_journal,
+    standing_armed,
+    template_agent,
 )
 
 __all__ = ["SqliteStore"]
@@ -37,6 +42,7 @@ T = TypeVar("T")
 
 _CACHE_LIMIT = 4096  # look-ups kept between two state changes; more, and the cache starts over
 _MISSING: Any = object()
+_CONTROL = ("control",)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -53,7 +59,19 @@ CREATE TABLE IF NOT EXISTS armed (
     id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, name TEXT NOT NULL,
     remaining INTEGER, pod TEXT, sid TEXT, operation TEXT, agent_number TEXT,
     params TEXT NOT NULL);
+DROP TABLE IF EXISTS journal_writers;  -- the batched journal's, before the journal left the file
+DROP TABLE IF EXISTS journal;
 """
+
+_STORES: weakref.WeakSet[SqliteStore] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for store in list(_STORES):
+        store._forked()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 class SqliteStore:
@@ -66,20 +84,16 @@ class SqliteStore:
         one a new file starts empty, where every request answers 401."""
         self.path = str(path)
         self.journal_limit = journal_limit
-        self._local = threading.local()
-        self._cache_lock = threading.Lock()
-        self._control: tuple[int, Control] | None = None  # (state version, control)
-        self._reads: tuple[int, dict[tuple[str, ...], Any]] = (-1, {})  # (state version, look-ups)
-        self._journal: BatchedJournal | None = None
-        self._journal_pid = 0
+        self._local = threading.local()  # this thread's connection and the data_version it saw last
+        self._epochs = itertools.count(1)
+        self._reads: tuple[int, dict[tuple[str, ...], Any]] = (0, {})  # (epoch, look-ups)
+        self._control: Control | None = None  # the last one read, reused while `generation` holds
         db = self._db()
         db.executescript(_SCHEMA)
-        columns = {row[1] for row in db.execute("PRAGMA table_info(journal)")}
-        if columns and "at_ns" not in columns:  # a state file from before the batched journal
-            db.execute("ALTER TABLE journal ADD COLUMN at_ns INTEGER NOT NULL DEFAULT 0")
-        db.executescript(JOURNAL_SCHEMA)
         db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
-        self._shared = SharedFile(self.path)  # after SQLite had its say about the path
+        # One journal for every name of the file; never `<db>-journal`, SQLite's hot rollback journal.
+        self._journal = FileJournal(os.path.realpath(self.path) + ".journal.d", journal_limit)
+        _STORES.add(self)
         if seed is not None and not self.is_initialized():
             self.set_seed(seed)
             self.load(seed)
@@ -87,33 +101,40 @@ class SqliteStore:
     # -- connections -------------------------------------------------------------
 
     def _db(self) -> sqlite3.Connection:
-        """One connection per thread and per process: sqlite3 objects survive no fork."""
+        """One connection per thread; a forked child starts with none (`_forked`)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+        if conn is None:
+            # busy_timeout: a writer that meets another waits for it (BEGIN IMMEDIATE queues writers).
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=30000")
             # WAL is a property of the file: set once. Asking for it again on every new connection
             # fails at once with "database is locked" while another connection reads.
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
-            self._local.pid = os.getpid()
+            self._local.version = conn.cursor()  # kept: saves a cursor per request in control()
+            self._local.seen = None
         return conn
+
+    def _forked(self) -> None:
+        """sqlite3 connections survive no fork, and the parent's journal slot stays the parent's."""
+        self._local = threading.local()
+        self._invalidate()
+        self._journal.forget()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         db = self._db()
-        with self._shared.writing():
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:  # a failed COMMIT may leave it open: never keep the lock
-                    db.execute("ROLLBACK")
-                raise
-            self._shared.bump_version()  # every process's cached look-ups are stale from here on
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:  # a failed COMMIT may leave it open: never keep the lock
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            self._invalidate()  # data_version tells only of other connections' commits
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -127,28 +148,11 @@ class SqliteStore:
 
     @staticmethod
     def _bump(db: sqlite3.Connection) -> None:
+        """Whatever `Control` holds changed: the next control() reads it again."""
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
 
-    def _journal_writer(self) -> BatchedJournal:
-        """Made on first use in each process: its thread and shared slot are the process's own."""
-        if self._journal is None or self._journal_pid != os.getpid():
-            with self._cache_lock:
-                if self._journal is None or self._journal_pid != os.getpid():
-                    self._journal = BatchedJournal(self._shared, self._db, self.journal_limit)
-                    self._journal_pid = os.getpid()
-        return self._journal
-
-    def forget_journal_writers(self) -> None:
-        """Before any worker starts: the writers of an earlier run are gone, whatever their rows say
-        (their pids may belong to other processes by now)."""
-        with self._write() as db:
-            db.execute("DELETE FROM journal_writers")
-            self._shared.reset_slots()
-
     def close(self) -> None:
-        if self._journal is not None and self._journal_pid == os.getpid():
-            self._journal.close()
-            self._journal = None
+        self._journal.close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -170,58 +174,68 @@ class SqliteStore:
 
     # -- the hot path --------------------------------------------------------------
 
-    # Between two state changes, any process answers from what it read: the shared state version
-    # (bumped after every commit) says when that is stale. The version is read before SQLite is,
-    # and what is kept is built only from reads made after that (never from a snapshot a caller
-    # took earlier), so it is never older than the version it is kept under.
+    # What this process read is kept under an epoch, which moves on when this thread's connection
+    # reports another connection's commit (PRAGMA data_version, asked once per request, in
+    # control()) and after every commit of this store's own. A look-up is kept only under the
+    # epoch its read began in, so nothing read before a change is ever kept after it.
 
-    def _cached(self, key: tuple[str, ...]) -> tuple[int, Any]:
-        version = self._shared.version()
-        reads = self._reads
-        if reads[0] != version:
-            return version, _MISSING
-        return version, reads[1].get(key, _MISSING)
+    def _invalidate(self) -> None:
+        self._reads = (next(self._epochs), {})
 
-    def _keep(self, version: int, key: tuple[str, ...], value: Any) -> None:
+    def _keep(self, epoch: int, key: tuple[str, ...], value: Any) -> None:
         reads = self._reads
-        if reads[0] != version or len(reads[1]) >= _CACHE_LIMIT:
-            reads = self._reads = (version, {})
+        if reads[0] != epoch:
+            return
+        if len(reads[1]) >= _CACHE_LIMIT:
+            self._invalidate()
+            return
         reads[1][key] = value
 
     def control(self) -> Control:
-        version = self._shared.version()
-        kept = self._control
-        if kept is not None and kept[0] == version:
-            return kept[1]
-        control = self._read_control()
-        self._control = (version, control)
+        local = self._local
+        if getattr(local, "conn", None) is None:
+            self._db()
+        local.version.execute("PRAGMA data_version")
+        version = local.version.fetchone()[0]
+        if version != local.seen:
+            local.seen = version
+            self._invalidate()
+        return self._kept_control()
+
+    def _kept_control(self) -> Control:
+        epoch, reads = self._reads
+        control: Control | None = reads.get(_CONTROL)
+        if control is None:
+            control = self._read_control(self._db())
+            self._keep(epoch, _CONTROL, control)
         return control
 
-    def _read_control(self) -> Control:
-        db = self._db()
+    def _read_control(self, db: sqlite3.Connection) -> Control:
+        """Read again only when `generation` moved: another worker's DELETE changes no Control."""
         generation = int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
         kept = self._control
-        if kept is not None and kept[1].generation == generation:
-            return kept[1]
-        with self._cache_lock:
-            rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
-            generation = int(rows["generation"])
-            default = json.loads(rows.get("default_account", "null"))
-            armed = [_armed_from_row(r) for r in db.execute("SELECT * FROM armed ORDER BY id")]
-            control = Control(
-                generation=generation,
-                magic_agents=json.loads(rows.get("magic_agents", "{}")),
-                default_account=None if default is None else AccountData.from_document(default),
-                scenarios=tuple(a for a in armed if a.kind == "scenario"),
-                faults=tuple(a for a in armed if a.kind == "fault"),
-            )
-            return control
+        if kept is not None and kept.generation == generation:
+            return kept
+        # Without a snapshot: `armed` read after `meta` is at least as new as the generation kept.
+        rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        armed = [_armed_from_row(r) for r in db.execute("SELECT * FROM armed ORDER BY id")]
+        default = json.loads(rows.get("default_account", "null"))
+        control = Control(
+            generation=int(rows["generation"]),
+            magic_agents=json.loads(rows.get("magic_agents", "{}")),
+            default_account=None if default is None else AccountData.from_document(default),
+            scenarios=tuple(a for a in armed if a.kind == "scenario"),
+            faults=tuple(a for a in armed if a.kind == "fault"),
+        )
+        self._control = control
+        return control
 
-    def account(self, pod: str, sid: str, control: Control | None = None) -> AccountInfo | None:
-        version, kept = self._cached(("account", pod, sid))
-        if kept is _MISSING:  # built from reads made now, never from the caller's older snapshot
+    def account(self, pod: str, sid: str) -> AccountInfo | None:
+        epoch, reads = self._reads
+        kept = reads.get(("account", pod, sid), _MISSING)
+        if kept is _MISSING:
             kept = self._read_account(pod, sid)
-            self._keep(version, ("account", pod, sid), kept)
+            self._keep(epoch, ("account", pod, sid), kept)
         return kept  # type: ignore[no-any-return]
 
     def _read_account(self, pod: str, sid: str) -> AccountInfo | None:
@@ -232,15 +246,16 @@ class SqliteStore:
         )
         if row is not None:
             return AccountInfo(sid, True, bool(row[0]), frozenset(json.loads(row[1])))
-        default = self.control().default_account
+        default = self._kept_control().default_account
         if default is None:
             return None
-        return AccountInfo(sid, False, default.rcs_enabled, default.key_hashes, template=default)
+        return AccountInfo(sid, False, default.rcs_enabled, default.key_hashes)
 
     def account_for_key(self, pod: str, key_hash: str) -> str | None:
-        """Kept per state version like the other look-ups, and searched by SQLite itself: one
-        Python parse per listed account made a /wsgw request with 20,000 accounts take 44 ms."""
-        version, kept = self._cached(("key", pod, key_hash))
+        """Kept like the other look-ups, and searched by SQLite itself: one Python parse per
+        listed account made a /wsgw request with 20,000 accounts take 44 ms."""
+        epoch, reads = self._reads
+        kept = reads.get(("key", pod, key_hash), _MISSING)
         if kept is _MISSING:
             row = (
                 self._db()
@@ -252,27 +267,20 @@ class SqliteStore:
                 .fetchone()
             )
             kept = None if row is None else str(row[0])
-            self._keep(version, ("key", pod, key_hash), kept)
+            self._keep(epoch, ("key", pod, key_hash), kept)
         return kept  # type: ignore[no-any-return]
 
-    def testers(
-        self, pod: str, sid: str, agent: str, account: AccountInfo | None = None
-    ) -> list[dict[str, Any]] | None:
-        """`account` is a hint other stores may use; this one caches, and builds what it keeps
-        from reads made after the version it files them under, so it ignores the hint."""
-        version, kept = self._cached(("testers", pod, sid, agent))
-        if kept is _MISSING:
-            found = self._read_testers(pod, sid, agent)
-            kept = None if found is None else tuple(found)
-            self._keep(version, ("testers", pod, sid, agent), kept)
-        return None if kept is None else [dict(t) for t in kept]
+    def testers(self, pod: str, sid: str, agent: str) -> list[dict[str, Any]] | None:
+        """Read each time (a copy by construction): the hot path asks for `testers_body`."""
+        return self._read_testers(pod, sid, agent)
 
-    def testers_body(self, pod: str, sid: str, agent: str, account: AccountInfo | None = None) -> bytes | None:
-        version, kept = self._cached(("body", pod, sid, agent))
+    def testers_body(self, pod: str, sid: str, agent: str) -> bytes | None:
+        epoch, reads = self._reads
+        kept = reads.get(("body", pod, sid, agent), _MISSING)
         if kept is _MISSING:
             found = self._read_testers(pod, sid, agent)
             kept = None if found is None else encode_json(found)
-            self._keep(version, ("body", pod, sid, agent), kept)
+            self._keep(epoch, ("body", pod, sid, agent), kept)
         return kept  # type: ignore[no-any-return]
 
     def _read_testers(self, pod: str, sid: str, agent: str) -> list[dict[str, Any]] | None:
@@ -284,18 +292,20 @@ class SqliteStore:
                 (pod, sid, agent),
             ).fetchone()
             return None if row is None else list(json.loads(row[0]))
-        default = self.control().default_account
-        if default is None or agent not in default.agents:
+        found = template_agent(self._kept_control().default_account, agent)
+        if (
+            found is None
+            or db.execute(
+                "SELECT 1 FROM deleted_default WHERE pod = ? AND sid = ? AND agent_number = ?",
+                (pod, sid, agent),
+            ).fetchone()
+        ):
             return None
-        if db.execute(
-            "SELECT 1 FROM deleted_default WHERE pod = ? AND sid = ? AND agent_number = ?",
-            (pod, sid, agent),
-        ).fetchone():
-            return None
-        return [dict(t) for t in default.agents[agent]]
+        return [dict(t) for t in found]
 
-    def delete_agent(self, pod: str, sid: str, agent: str, account: AccountInfo | None = None) -> bool:
-        # The listed-or-not check stays inside the transaction: one success for concurrent deletes.
+    def delete_agent(self, pod: str, sid: str, agent: str) -> bool:
+        # Listed or not, and the template, are read inside the transaction: one success for
+        # concurrent deletes, whatever the control plane changes meanwhile.
         with self._write() as db:
             if db.execute("SELECT 1 FROM accounts WHERE pod = ? AND sid = ?", (pod, sid)).fetchone():
                 cur = db.execute(
@@ -303,8 +313,7 @@ class SqliteStore:
                     (pod, sid, agent),
                 )
                 return cur.rowcount == 1
-            default = account.template if account is not None else self.control().default_account
-            if default is None or agent not in default.agents:
+            if template_agent(self._read_control(db).default_account, agent) is None:
                 return False
             cur = db.execute("INSERT OR IGNORE INTO deleted_default VALUES (?, ?, ?)", (pod, sid, agent))
             return cur.rowcount == 1
@@ -321,7 +330,7 @@ class SqliteStore:
             return True
 
     def record(self, entry: dict[str, Any]) -> None:
-        self._journal_writer().record(entry)
+        self._journal.record(entry)
 
     # -- the control plane -----------------------------------------------------------
 
@@ -357,18 +366,11 @@ class SqliteStore:
     def journal(
         self, *, pod: str | None, operation: str | None, status: int | None, limit: int
     ) -> list[dict[str, Any]]:
-        self._journal_writer().settle()
-        rows = (
-            self._db()
-            .execute("SELECT id, entry FROM journal ORDER BY at_ns DESC, id DESC LIMIT ?", (self.journal_limit,))
-            .fetchall()
-        )
-        entries = [{**json.loads(entry), "id": rid} for rid, entry in reversed(rows)]
+        entries = self._journal.read()
         return filter_journal(entries, pod=pod, operation=operation, status=status, limit=limit)
 
     def clear_journal(self) -> None:
-        self._journal_writer().settle()
-        self._db().execute("DELETE FROM journal")
+        self._journal.clear()
 
     def dump(self) -> StateData:
         with self._read() as db:
@@ -386,9 +388,8 @@ class SqliteStore:
             self._write_state(db, draft)
             return result
 
-    def set_standing_faults(self, faults: list[Armed]) -> None:
-        """Faults from the command line: armed now, and again after every reset."""
-        doc = [{"name": f.name, "params": dict(f.params)} for f in faults]
+    def set_standing_faults(self, faults: Sequence[Armed]) -> None:
+        doc = [{"name": f.name, "params": dict(f.params)} for f in standing_armed(faults)]
         with self._write() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('standing_faults', ?)", (json.dumps(doc),))
             self._arm_standing(db)
@@ -403,12 +404,11 @@ class SqliteStore:
         self._bump(db)
 
     def reset(self) -> None:
-        self._journal_writer().settle()  # no entry from before the reset lands after it
         with self._write() as db:
             self._write_state(db, self._seed(db))
             db.execute("DELETE FROM armed")
-            db.execute("DELETE FROM journal")
             self._arm_standing(db)
+        self._journal.clear()
 
     def _read_state(self, db: sqlite3.Connection) -> StateData:
         rows = dict(db.execute("SELECT key, value FROM meta").fetchall())

@@ -2,7 +2,9 @@
 
 The engine asks the store only what one request needs. Everything the control plane
 changes (magic numbers, armed scenarios and faults, the any-SID template) comes in one
-`Control` snapshot, which a shared store may cache until its generation moves.
+`Control` snapshot. A request begins with `control()`: that is where a store shared by
+several processes looks for what the others committed, once per request, so the reads
+that follow it in the same thread are at least that new.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -26,6 +28,8 @@ __all__ = [
     "MemoryStore",
     "Store",
     "filter_journal",
+    "standing_armed",
+    "template_agent",
 ]
 
 T = TypeVar("T")
@@ -39,8 +43,6 @@ class AccountInfo:
     explicit: bool
     rcs_enabled: bool
     key_hashes: frozenset[str]
-    # The default account an unlisted SID stands for, so testers/delete_agent need not read it again.
-    template: AccountData | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -96,32 +98,89 @@ class Control:
 
 
 class Store(Protocol):
+    """What the engine, the control plane and the command line ask of a store; nothing else.
+
+    A new store (Redis, say) is one new file implementing this; `tests/test_store.py` runs
+    its contract over every store."""
+
     kind: str
 
-    def control(self) -> Control: ...
-    def account(self, pod: str, sid: str, control: Control | None = None) -> AccountInfo | None: ...
-    def account_for_key(self, pod: str, key_hash: str) -> str | None: ...
-    def testers(
-        self, pod: str, sid: str, agent: str, account: AccountInfo | None = None
-    ) -> list[dict[str, Any]] | None: ...
-    def testers_body(self, pod: str, sid: str, agent: str, account: AccountInfo | None = None) -> bytes | None:
+    def control(self) -> Control:
+        """The snapshot a request starts from; the reads after it in this thread are at least as new."""
+        ...
+
+    def account(self, pod: str, sid: str) -> AccountInfo | None:
+        """A listed account, else the template standing for every unlisted SID, else None."""
+        ...
+
+    def account_for_key(self, pod: str, key_hash: str) -> str | None:
+        """The first listed SID (in order) whose keys include this hash: the SID-less path."""
+        ...
+
+    def testers(self, pod: str, sid: str, agent: str) -> list[dict[str, Any]] | None:
+        """A copy the caller may change; None when the agent is unknown (or deleted) there."""
+        ...
+
+    def testers_body(self, pod: str, sid: str, agent: str) -> bytes | None:
         """The testers as the 200 body (encode_json), or None where `testers` gives None."""
         ...
 
-    def delete_agent(self, pod: str, sid: str, agent: str, account: AccountInfo | None = None) -> bool: ...
-    def consume(self, armed: Armed) -> bool: ...
+    def delete_agent(self, pod: str, sid: str, agent: str) -> bool:
+        """True for exactly one of any number of concurrent deletes, in any process."""
+        ...
+
+    def consume(self, armed: Armed) -> bool:
+        """Takes one use of an armed item (atomically); False when it is used up or disarmed."""
+        ...
+
     def arm(self, armed: Armed) -> Armed: ...
     def disarm(self, kind: ArmedKind, armed_id: int | None) -> int: ...
-    def record(self, entry: dict[str, Any]) -> None: ...
+    def set_standing_faults(self, faults: Sequence[Armed]) -> None:
+        """Faults of the command line: armed now, and again after every reset."""
+        ...
+
+    def record(self, entry: dict[str, Any]) -> None:
+        """Journals `entry` (JSON-able, no longer changed by the caller) before the answer is sent:
+        the next journal read, in any process, has it."""
+        ...
+
     def journal(
         self, *, pod: str | None, operation: str | None, status: int | None, limit: int
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[dict[str, Any]]:
+        """Newest first; at most the store's journal limit, then filtered."""
+        ...
+
     def clear_journal(self) -> None: ...
     def dump(self) -> StateData: ...
     def load(self, state: StateData) -> None: ...
-    def mutate(self, fn: Callable[[StateData], T]) -> T: ...
-    def set_seed(self, seed: StateData) -> None: ...
-    def reset(self) -> None: ...
+    def mutate(self, fn: Callable[[StateData], T]) -> T:
+        """`fn` changes a draft of the whole state, applied atomically unless it raises."""
+        ...
+
+    def is_initialized(self) -> bool:
+        """Whether the store holds a seed already (a resumed `--state` file)."""
+        ...
+
+    def set_seed(self, seed: StateData) -> None:
+        """What `reset` goes back to; changes nothing now."""
+        ...
+
+    def reset(self) -> None:
+        """Back to the seed: standing faults only, an empty journal."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def template_agent(default: AccountData | None, agent: str) -> list[dict[str, Any]] | None:
+    """The any-SID rule, for every store: an unlisted SID has the template's agents, each until
+    it is deleted for that SID (a tombstone); only an agent the template has can be deleted so."""
+    return None if default is None else default.agents.get(agent)
+
+
+def standing_armed(faults: Sequence[Armed]) -> list[Armed]:
+    """Standing faults as every store keeps them: unlimited, unmatched, with their params."""
+    return [Armed(0, "fault", f.name, None, params=dict(f.params)) for f in faults]
 
 
 def filter_journal(
@@ -154,9 +213,11 @@ class MemoryStore:
 
     def __init__(self, seed: StateData | None = None, journal_limit: int = DEFAULT_JOURNAL_LIMIT) -> None:
         self._lock = threading.RLock()
+        self._seeded = seed is not None
         self._seed = seed.copy() if seed is not None else StateData()
         self._state = self._seed.copy()
         self._armed: dict[int, Armed] = {}
+        self._standing: list[Armed] = []
         self._ids = itertools.count(1)
         self._journal: deque[dict[str, Any]] = deque(maxlen=journal_limit)
         self._journal_ids = itertools.count(1)
@@ -180,7 +241,7 @@ class MemoryStore:
                 )
             return self._control
 
-    def account(self, pod: str, sid: str, control: Control | None = None) -> AccountInfo | None:
+    def account(self, pod: str, sid: str) -> AccountInfo | None:
         with self._lock:
             acc = self._state.accounts.get((pod, sid))
             if acc is not None:
@@ -197,31 +258,28 @@ class MemoryStore:
                     return sid
             return None
 
-    def testers(
-        self, pod: str, sid: str, agent: str, account: AccountInfo | None = None
-    ) -> list[dict[str, Any]] | None:
-        with self._lock:  # a dict look-up costs less than trusting a hint: `account` is not needed
+    def testers(self, pod: str, sid: str, agent: str) -> list[dict[str, Any]] | None:
+        with self._lock:
             acc = self._state.accounts.get((pod, sid))
             if acc is not None:
                 found = acc.agents.get(agent)
-            elif self._state.default_account is None or (pod, sid, agent) in self._state.deleted_default:
+            elif (pod, sid, agent) in self._state.deleted_default:
                 found = None
             else:
-                found = self._state.default_account.agents.get(agent)
+                found = template_agent(self._state.default_account, agent)
             return None if found is None else [dict(t) for t in found]
 
-    def testers_body(self, pod: str, sid: str, agent: str, account: AccountInfo | None = None) -> bytes | None:
-        found = self.testers(pod, sid, agent, account)
+    def testers_body(self, pod: str, sid: str, agent: str) -> bytes | None:
+        found = self.testers(pod, sid, agent)
         return None if found is None else encode_json(found)
 
-    def delete_agent(self, pod: str, sid: str, agent: str, account: AccountInfo | None = None) -> bool:
+    def delete_agent(self, pod: str, sid: str, agent: str) -> bool:
         with self._lock:
             acc = self._state.accounts.get((pod, sid))
             if acc is not None:
                 return acc.agents.pop(agent, None) is not None
-            default = self._state.default_account
             key = (pod, sid, agent)
-            if default is None or agent not in default.agents or key in self._state.deleted_default:
+            if template_agent(self._state.default_account, agent) is None or key in self._state.deleted_default:
                 return False
             self._state.deleted_default.add(key)
             return True
@@ -254,6 +312,16 @@ class MemoryStore:
             if ids:
                 self._changed()
             return len(ids)
+
+    def set_standing_faults(self, faults: Sequence[Armed]) -> None:
+        with self._lock:
+            self._standing = standing_armed(faults)
+            self._arm_standing()
+
+    def _arm_standing(self) -> None:
+        for fault in self._standing:
+            self.arm(fault)
+        self._changed()
 
     def record(self, entry: dict[str, Any]) -> None:
         with self._lock:
@@ -288,13 +356,20 @@ class MemoryStore:
             self._changed()
             return result
 
+    def is_initialized(self) -> bool:
+        return self._seeded
+
     def set_seed(self, seed: StateData) -> None:
         with self._lock:
             self._seed = seed.copy()
+            self._seeded = True
 
     def reset(self) -> None:
         with self._lock:
             self._state = self._seed.copy()
             self._armed.clear()
             self._journal.clear()
-            self._changed()
+            self._arm_standing()
+
+    def close(self) -> None:
+        """Nothing to let go of: the state goes with the object."""
