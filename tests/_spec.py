@@ -57,7 +57,7 @@ class Operation:
     operation_id: str
     method: str  # upper case
     path: str
-    raw: Mapping[str, Any]
+    raw: dict[str, Any]  # the document's own mapping: an edit of it is an edit of the document
     parameters: tuple[Mapping[str, Any], ...]
 
     @property
