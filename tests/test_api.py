@@ -247,6 +247,7 @@ def test_seed__holds_the_sample_agents_and_every_magic_agent(seed_document: dict
     agent, none under the DELETE's, and each magic agent the raw spec names."""
     agents = {DEFAULT_AGENT["getTestersByAgent"]: TESTERS, DEFAULT_AGENT["deleteAgent"]: []}
     assert seed_document["default_account"]["agents"] == agents
+    assert seed.default_account is not None
     assert seed.default_account.agents == agents
     assert seed_document["magic_agents"] == SPEC.magic_agents()
 
