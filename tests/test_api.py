@@ -1,8 +1,8 @@
 """The mock's API, in process: a fresh Flask app (and so a fresh in-memory store) per test.
 
 Expected bodies never come from the mock's own index: they are the spec's named examples,
-walked out of the raw OpenAPI document here, or the vendor documents' samples, parsed out
-of the fixture text. Decision order under test: auth -> Content-Type -> armed scenario ->
+walked out of the raw openapi.yaml by tests/_spec.py, or the vendor documents' samples, parsed
+out of the fixture text. Decision order under test: auth -> Content-Type -> armed scenario ->
 Prefer -> magic agent number -> natural state.
 """
 
@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -20,77 +18,20 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from mock_server.core import MockConfig, SpecIndex
+from mock_server.core import MockConfig, SpecIndex, StateData
 from mock_server.web import create_app
+from tests._spec import DOCS, Spec
 
-# -- the spec, walked by hand ---------------------------------------------------------------
+# -- the spec, walked by the tests' own walker ------------------------------------------------
 
-SPEC = SpecIndex.load()
-DOCUMENT: Any = SPEC.document
-OPERATIONS: dict[str, dict[str, Any]] = {
-    op["operationId"]: op
-    for item in DOCUMENT["paths"].values()
-    for op in item.values()
-    if isinstance(op, dict) and "operationId" in op
-}
-
-
-@dataclass(frozen=True)
-class Documented:
-    """One named example of the spec: its status, its value and the headers it is sent with."""
-
-    name: str
-    status: int
-    value: Any
-    headers: dict[str, str]
-    magic_agent: str | None = None
-
-
-def _resolve(node: Any) -> Any:
-    while isinstance(node, dict) and "$ref" in node:
-        target: Any = DOCUMENT
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part]
-        node = target
-    return node
-
-
-def _examples_of(status: int, response: Any) -> list[Documented]:
-    response = _resolve(response)
-    declared = {name: _resolve(h) for name, h in (response.get("headers") or {}).items()}
-    headers = {name: str(h["example"]) for name, h in declared.items() if "example" in h}  # Allow is computed
-    examples = response.get("content", {}).get("application/json", {}).get("examples", {})
-    resolved = {name: _resolve(ex) for name, ex in examples.items()}
-    return [
-        Documented(name, status, ex["value"], headers, ex.get("x-mock-magic-agent")) for name, ex in resolved.items()
-    ]
-
-
-def documented(op_id: str) -> dict[str, Documented]:
-    out: dict[str, Documented] = {}
-    for status, response in OPERATIONS[op_id]["responses"].items():
-        for example in _examples_of(int(status), response):
-            out.setdefault(example.name, example)
-    return out
-
-
-def first_listed(op_id: str, status: int) -> str:
-    """Prism's rule for `Prefer: code=NNN`: the first example listed under that status."""
-    return _examples_of(status, OPERATIONS[op_id]["responses"][str(status)])[0].name
-
-
-DOC = {op_id: documented(op_id) for op_id in OPERATIONS}
-SHARED = {
-    ex.name: ex
-    for status, ref in ((404, "NotFound"), (405, "MethodNotAllowed"))
-    for ex in _examples_of(status, DOCUMENT["components"]["responses"][ref])
-}
-CANONICAL = ("deleteAgent", "getTestersByAgent")
+SPEC = Spec.load()
+DOC = {op_id: SPEC.examples(op_id) for op_id in SPEC.operations}
+SHARED = SPEC.shared
+CANONICAL = SPEC.facade_operations
 TESTERS = DOC["getTestersByAgent"]["testers"].value
 
 # -- the vendor documents -------------------------------------------------------------------
 
-DOCS = Path(__file__).parent / "fixtures" / "docs"
 DELETE_DOC = "kaleyra-rcs-delete-an-agent.txt"
 TESTERS_DOC = "kaleyra-rcs-get-tester-by-agent.txt"
 
@@ -129,20 +70,16 @@ def doc_failure_table() -> dict[str, list[str]]:
 
 DOC_TESTERS = doc_sample_body(TESTERS_DOC)
 DOC_DELETED = doc_sample_body(DELETE_DOC)
-HOSTS = {urlsplit(s["url"]).netloc: s["x-pod"] for s in DOCUMENT["servers"] if "x-pod" in s}
+HOSTS = SPEC.pod_hosts
 OTHER_POD = {"in": "na", "na": "in"}
 
 # -- requests ---------------------------------------------------------------------------------
 
-HEADERS = {"api-key": "k", "Content-Type": "application/json"}
-TESTERS_ROUTES = tuple(path for path in DOCUMENT["paths"] if path.endswith("/testersbyagent"))
+HEADERS = SPEC.request_headers()
+TESTERS_ROUTES = SPEC.paths_ending("/testersbyagent")
 # The agent numbers the spec's examples name (`x-mock-magic-agent`), any SID, both pods.
-MAGIC = {op_id: {ex.magic_agent: ex.name for ex in DOC[op_id].values() if ex.magic_agent} for op_id in CANONICAL}
-
-
-@pytest.fixture
-def client() -> FlaskClient:
-    return create_app().test_client()
+MAGIC = {op_id: SPEC.magic_agents([op_id]) for op_id in CANONICAL}
+AGENT_FOR = {name: agent for agent, name in SPEC.magic_agents().items()}
 
 
 def send(
@@ -174,9 +111,10 @@ def delete_agent(
 
 
 CALL: dict[str, Callable[..., TestResponse]] = {"deleteAgent": delete_agent, "getTestersByAgent": get_testers}
-# What a plain request of each operation answers from the default seed.
-NATURAL_OK = {"deleteAgent": "agent_deleted", "getTestersByAgent": "testers"}
-DEFAULT_AGENT = {"deleteAgent": "48400", "getTestersByAgent": "48900"}
+# What a plain request of each operation answers from the default seed: its success example,
+# for the agent number the spec gives as the parameter's example (the documents' samples).
+NATURAL_OK = {op: next(ex.name for ex in DOC[op].values() if ex.status < 300) for op in CANONICAL}
+DEFAULT_AGENT = {op: SPEC.operation(op).parameter_example("agent_number") for op in CANONICAL}
 
 
 def control(client: FlaskClient, method: str, path: str, body: Any = None) -> Any:
@@ -304,9 +242,19 @@ def test_spec__documented_samples_are_the_examples() -> None:
     assert DOC_DELETED["message"] == "Agent deleted succesfully"
 
 
-def test_spec__index_matches_the_raw_document() -> None:
+def test_seed__holds_the_sample_agents_and_every_magic_agent(seed_document: dict[str, Any], seed: StateData) -> None:
+    """What the natural-state tests below rely on: the testers sample under the GET's example
+    agent, none under the DELETE's, and each magic agent the raw spec names."""
+    agents = {DEFAULT_AGENT["getTestersByAgent"]: TESTERS, DEFAULT_AGENT["deleteAgent"]: []}
+    assert seed_document["default_account"]["agents"] == agents
+    assert seed.default_account is not None
+    assert seed.default_account.agents == agents
+    assert seed_document["magic_agents"] == SPEC.magic_agents()
+
+
+def test_spec__index_matches_the_raw_document(spec_index: SpecIndex) -> None:
     for op_id, examples in DOC.items():
-        indexed = SPEC.operations[op_id].examples
+        indexed = spec_index.operations[op_id].examples
         assert list(indexed) == list(examples), op_id
         for name, ex in examples.items():
             assert (indexed[name].status, indexed[name].value) == (ex.status, ex.value), (op_id, name)
@@ -521,7 +469,11 @@ def test_post_testers_by_agent__invalid_json(client: FlaskClient, route: str, da
 @pytest.mark.parametrize("route", TESTERS_ROUTES)
 def test_post_testers_by_agent__agent_number_from_body_is_looked_up(client: FlaskClient, route: str) -> None:
     path = "/in" + route.format(sid="S")
-    for agent, name in (("48400", None), ("12345", "agent_not_found"), ("99404", "agent_not_found")):
+    for agent, name in (
+        ("48400", None),
+        ("12345", "agent_not_found"),
+        (AGENT_FOR["agent_not_found"], "agent_not_found"),
+    ):
         resp = send(client, "POST", path, data=json.dumps({"agent_number": agent}))
         if name is None:
             assert (resp.status_code, body(resp)) == (200, [])
@@ -642,10 +594,10 @@ def test_scenario__prefer_example(client: FlaskClient, op_id: str, name: str) ->
 
 @pytest.mark.parametrize(
     ("op_id", "status"),
-    [pytest.param(op, int(s), id=f"{op}__{s}") for op in CANONICAL for s in OPERATIONS[op]["responses"]],
+    [pytest.param(op, s, id=f"{op}__{s}") for op in CANONICAL for s in SPEC.statuses(op)],
 )
 def test_scenario__prefer_code(client: FlaskClient, op_id: str, status: int) -> None:
-    name = first_listed(op_id, status)
+    name = SPEC.first_listed(op_id, status).name
     assert_example(CALL[op_id](client, headers={"Prefer": f"code={status}"}), op_id, name, "prefer")
     assert_example(CALL[op_id](client), op_id, NATURAL_OK[op_id], "state")
 
@@ -784,7 +736,7 @@ def test_auth__key_never_echoed(client: FlaskClient) -> None:
         responses += [
             get_testers(client, sid="KEYED", headers=headers),
             get_testers(client, sid="KEYED", headers=headers),
-            get_testers(client, "99401", sid="KEYED", headers=headers),
+            get_testers(client, AGENT_FOR["invalid_api_key"], sid="KEYED", headers=headers),
             delete_agent(client, sid="KEYED", headers=headers),
             delete_agent(client, sid="KEYED", headers={**headers, "Prefer": "code=999"}),
             delete_agent(client, sid="KEYED", headers={**headers, "Content-Type": "text/plain"}),
@@ -994,7 +946,7 @@ def test_headers__rate_limited_retry_after(client: FlaskClient, trigger: str, op
         arm(client, "rate_limited")
         resp = call(client)
     elif trigger == "magic":
-        resp = call(client, "99429")
+        resp = call(client, AGENT_FOR["rate_limited"])
     else:
         resp = call(client, headers={"Prefer": "example=rate_limited" if trigger == "prefer-example" else "code=429"})
     assert_example(resp, op_id, "rate_limited", trigger.split("-")[0])
@@ -1020,7 +972,7 @@ def test_headers__every_response_is_json_and_sourced(client: FlaskClient) -> Non
         get_testers(client, headers={"Content-Type": "text/plain"}),
         get_testers(client, headers={"Prefer": "code=500"}),
         get_testers(client, headers={"Prefer": "code=999"}),
-        get_testers(client, "99502"),
+        get_testers(client, AGENT_FOR["gateway_error"]),
         send(client, "GET", "/nowhere"),
         send(client, "DELETE", "/wsgw/v1/agent/testersbyagent"),
         send(client, "POST", "/in/v1/S/rcs/agent/testersbyagent", data=b"nope"),

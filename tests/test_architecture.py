@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 import mock_server.core
+from mock_server.core import SpecIndex
 from mock_server.web import create_app
+from tests._spec import Spec
 
 CORE = Path(mock_server.core.__file__).resolve().parent
 PACKAGE = CORE.parent
@@ -54,8 +56,7 @@ def test_package__private_modules_sit_behind_an_explicit_all() -> None:
         ), init
 
 
-def test_create_app__each_app_has_its_own_store() -> None:
-    headers = {"api-key": "k", "Content-Type": "application/json"}
+def test_create_app__each_app_has_its_own_store(headers: dict[str, str]) -> None:
     first, second = create_app().test_client(), create_app().test_client()
     assert first.delete("/in/v1/S/rcs/agent/48400", headers=headers).status_code == 200
     assert second.delete("/in/v1/S/rcs/agent/48400", headers=headers).status_code == 200
@@ -84,12 +85,11 @@ def test_fault_kinds__the_engine_and_the_control_document_agree() -> None:
     assert doc["components"]["schemas"]["ArmFault"]["properties"]["fault"]["enum"] == list(FAULT_KINDS)
 
 
-def test_api_routes__serve_exactly_the_operations_of_the_spec() -> None:
-    from mock_server.core import SpecIndex
+def test_api_routes__serve_exactly_the_operations_of_the_spec(spec_index: SpecIndex, spec: Spec) -> None:
+    """The routes the mock builds from its index are the operations the raw spec lists."""
     from mock_server.web import api_rules
 
-    spec = SpecIndex.load()
-    rules, _converters = api_rules(spec)
+    rules, _converters = api_rules(spec_index)
     routed = {}
     for rule, ops in rules.items():
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)

@@ -11,17 +11,14 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from kaleyra_rcs import (
     AgentNotFound,
@@ -39,6 +36,7 @@ from kaleyra_rcs import (
     TransportError,
 )
 from kaleyra_rcs._cli import EXIT_CODES, main
+from tests._spec import Example, Spec
 
 SECRET = "sk-live-SECRET-123"
 SID = "CLI-SID"
@@ -59,23 +57,12 @@ DOCUMENTED_EXIT_CODES = {
     10: "transport",
 }
 
-SPEC: Any = yaml.safe_load((Path(__file__).resolve().parents[1] / "openapi.yaml").read_text(encoding="utf-8"))
-TESTERS = SPEC["components"]["examples"]["testers"]["value"]
-AGENT_DELETED = SPEC["components"]["examples"]["agent_deleted"]["value"]
-
-
-@pytest.fixture(autouse=True)
-def _bounded() -> Iterator[None]:
-    def expired(signum: int, frame: object) -> None:
-        raise TimeoutError(f"test ran longer than {TEST_BUDGET_S} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, TEST_BUDGET_S)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+SPEC = Spec.load()
+TESTERS = SPEC.examples("getTestersByAgent")["testers"].value
+AGENT_DELETED = SPEC.examples("deleteAgent")["agent_deleted"].value
+# {example name: the agent number that asks the mock for it}, from the spec's x-mock-magic-agent.
+AGENT_FOR = {name: agent for agent, name in SPEC.magic_agents().items()}
+pytestmark = pytest.mark.time_budget(TEST_BUDGET_S)
 
 
 class TTY(io.StringIO):
@@ -199,41 +186,15 @@ def test_timeout_and_retries_reach_the_client(cli: Cli) -> None:
 # -- one exit code per error class -------------------------------------------------------------
 
 COMMANDS = {
-    "getTestersByAgent": ("testers", "--agent", "48900"),
-    "deleteAgent": ("delete-agent", "48400", "--yes"),
+    "getTestersByAgent": ("testers", "--agent", SPEC.operation("getTestersByAgent").parameter_example("agent_number")),
+    "deleteAgent": ("delete-agent", SPEC.operation("deleteAgent").parameter_example("agent_number"), "--yes"),
 }
 
 
-def _operation(operation_id: str) -> dict[str, Any]:
-    (op,) = (
-        op
-        for item in SPEC["paths"].values()
-        for method, op in item.items()
-        if method != "parameters" and op["operationId"] == operation_id
-    )
-    return dict(op)
-
-
-def _resolve(node: Any) -> Any:
-    while isinstance(node, dict) and "$ref" in node:
-        target: Any = SPEC
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part]
-        node = target
-    return node
-
-
-def _error_examples(operation_id: str) -> dict[str, tuple[int, dict[str, Any]]]:
-    """Every named error example of the operation in the spec: name -> (status, value)."""
-    found: dict[str, tuple[int, dict[str, Any]]] = {}
-    for status, response in _operation(operation_id)["responses"].items():
-        if int(status) >= 400:
-            for name, example in _resolve(response)["content"]["application/json"]["examples"].items():
-                found[name] = (int(status), _resolve(example)["value"])
-    return found
-
-
-ERROR_EXAMPLES = {op: _error_examples(op) for op in COMMANDS}
+# Every named error example of the operation in the spec: name -> (status, value).
+ERROR_EXAMPLES = {
+    op: {ex.name: (ex.status, ex.value) for ex in SPEC.examples(op).values() if ex.status >= 400} for op in COMMANDS
+}
 # The documented meaning of each named example (README, "The client"); any other is generic.
 TYPED = {
     "invalid_api_key": AuthenticationError,
@@ -300,9 +261,16 @@ def test_exit_code_per_scenario(cli: Cli, scenario: str, operation: str) -> None
     assert deleted(cli.mock) == []  # a forced answer deletes nothing
 
 
-@pytest.mark.parametrize(("agent", "code"), [("99404", 5), ("99400", 6), ("99601", 7), ("99429", 8), ("99502", 9)])
-def test_exit_code_from_magic_agents(cli: Cli, agent: str, code: int) -> None:
-    assert cli("testers", "--agent", agent).code == code
+MAGIC_TESTERS = [
+    pytest.param(agent, SPEC.examples("getTestersByAgent")[name], id=f"{agent}-{name}")
+    for agent, name in SPEC.magic_agents(["getTestersByAgent"]).items()
+]
+
+
+@pytest.mark.parametrize(("agent", "example"), MAGIC_TESTERS)
+def test_exit_code_from_magic_agents(cli: Cli, agent: str, example: Example) -> None:
+    """Each magic agent of the GET: the exit code of the class its example is documented to raise."""
+    assert cli("testers", "--agent", agent).code == expected_exit(expected_class(example.name, example.status))
 
 
 def test_exit_code_invalid_key_by_state(cli: Cli) -> None:
@@ -346,7 +314,7 @@ def test_undocumented_status_is_a_contract_violation(cli: Cli) -> None:
 def test_every_documented_code_is_reached(cli: Cli) -> None:
     """0 through 10: each one the help promises, each from a real run."""
     seen = {cli("testers", "--agent", "48900").code, cli("delete-agent", "48400").code}  # 0; 2 (not a tty)
-    for agent in ("99404", "99400", "99601", "99429", "99502", "99401"):
+    for agent in SPEC.magic_agents(["getTestersByAgent"]):
         seen.add(cli("testers", "--agent", agent).code)
     cli.mock.arm_scenario("unsupported_media_type", times=1)
     seen.add(cli("testers", "--agent", "48900").code)
@@ -443,7 +411,7 @@ def test_key_never_printed(cli: Cli) -> None:
     cli("testers", "--agent", "48900")
     cli("delete-agent", "48400", stdin=TTY("y\n"))
     cli("delete-agent", "48400", "--yes")
-    for agent in ("99401", "99502", "99429"):
+    for agent in (AGENT_FOR["invalid_api_key"], AGENT_FOR["gateway_error"], AGENT_FOR["rate_limited"]):
         cli("testers", "--agent", agent)
     cli.mock.arm_fault("malformed_body", times=1)
     cli("testers", "--agent", "48900")
@@ -483,7 +451,7 @@ def test_console_script_against_the_real_server(kaleyra_mock_server: Any) -> Non
 def test_console_script_error_exit_code(kaleyra_mock_server: Any) -> None:
     kaleyra_mock_server.reset()
     env = script_env(KALEYRA_BASE_URL=kaleyra_mock_server.na_url)
-    argv = [console_script(), "delete-agent", "99404", "--yes"]
+    argv = [console_script(), "delete-agent", AGENT_FOR["agent_not_found"], "--yes"]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 5, done.stderr
     assert json.loads(done.stdout)["error"] == "AgentNotFound"

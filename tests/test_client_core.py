@@ -13,6 +13,7 @@ import pytest
 
 from kaleyra_rcs import AgentNotFound, InternalServerError, TransportError
 from kaleyra_rcs._core import Core, Flow, Send, Sleep
+from tests._spec import Spec
 
 SETTINGS: dict[str, Any] = {
     "api_key": "core-test-key",
@@ -24,21 +25,11 @@ SETTINGS: dict[str, Any] = {
     "max_backoff": 8.0,
     "spec": None,
 }
-INTERNAL_ERROR = {
-    "code": "RCS500",
-    "message": "Internal server error",
-    "data": {},
-    "error": {"error_code": "RCS_CHANNEL_INTERNAL_ERROR", "error_message": "Internal server error"},
-}
-TESTER = {
-    "phoneno": "1",
-    "test_status": "",
-    "status": "ACTIVE",
-    "agent_no": "7",
-    "id": "t",
-    "override_dcs_check": False,
-    "carrierid": 0,
-}
+# The answers come from the spec's examples (tests/_spec.py), so they are documented ones.
+SPEC = Spec.load()
+INTERNAL_ERROR = SPEC.examples("getTestersByAgent")["internal_server_error"].value
+TESTERS = SPEC.examples("getTestersByAgent")["testers"].value
+AGENT_NOT_FOUND = SPEC.examples("deleteAgent")["agent_not_found"]
 
 
 def answer(step: Send, status: int, body: Any) -> httpx.Response:
@@ -76,10 +67,10 @@ def test_get_testers_by_agent__the_request_comes_from_the_spec() -> None:
 
 def test_get_testers_by_agent__a_documented_500_is_waited_for_then_retried() -> None:
     flow = Core(retries=2, **SETTINGS).get_testers_by_agent("7")
-    seen, result = steps_until_done(flow, [(500, INTERNAL_ERROR), (500, INTERNAL_ERROR), (200, [TESTER])])
+    seen, result = steps_until_done(flow, [(500, INTERNAL_ERROR), (500, INTERNAL_ERROR), (200, TESTERS)])
     assert [type(s).__name__ for s in seen] == ["Send", "Sleep", "Send", "Sleep", "Send"]
     assert [s.seconds for s in seen if isinstance(s, Sleep)] == [0.5, 1.0]
-    assert [t.to_dict() for t in result] == [TESTER]
+    assert [t.to_dict() for t in result] == TESTERS
 
 
 def test_get_testers_by_agent__retries_are_bounded() -> None:
@@ -101,13 +92,8 @@ def test_delete_agent__never_waits_and_never_sends_twice() -> None:
 
 
 def test_delete_agent__a_documented_400_is_its_typed_error() -> None:
-    body = {
-        "code": "RCS904",
-        "message": "Failed to delete Agent",
-        "data": {},
-        "error": {"error_code": "PROV_ERROR", "error_message": '{"status":"FAILED","message":"Agent not found"}'},
-    }
-    _, error = steps_until_done(Core(retries=0, **SETTINGS).delete_agent("1"), [(400, body)])
+    answer = (AGENT_NOT_FOUND.status, AGENT_NOT_FOUND.value)
+    _, error = steps_until_done(Core(retries=0, **SETTINGS).delete_agent("1"), [answer])
     assert type(error) is AgentNotFound
     assert error.detail == {"status": "FAILED", "message": "Agent not found"}
 

@@ -2,7 +2,7 @@
 
 `kaleyra_mock` is the in-process mock (a fresh store per test), `kaleyra_mock_server` the real
 server (granian, loopback, once per session). Expected bodies come from the spec's named
-examples, walked out of the top-level openapi.yaml here, never from the mock's own index.
+examples, walked out of the top-level openapi.yaml by tests/_spec.py, never from the mock's own index.
 Every test is bounded by an alarm, and every call the facade makes has a finite timeout.
 """
 
@@ -11,16 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from kaleyra_rcs import (
     DEFAULT_TIMEOUT,
@@ -43,85 +39,27 @@ from kaleyra_rcs import (
 from kaleyra_rcs import (
     Tester as RcsTester,
 )
+from tests._spec import Example, Spec
 
 SECRET = "sk-live-SECRET-123"
 SID = "E2E-SID"
 PODS = ("in", "na")
 TEST_BUDGET_S = 15  # no test here may run longer; the facade must never hang
+pytestmark = pytest.mark.time_budget(TEST_BUDGET_S)
 SECRET_LOGGERS = ("kaleyra_rcs", "httpx", "httpcore")
 
-# -- the spec, walked by hand ---------------------------------------------------------------
+# -- the spec, walked by tests/_spec.py ---------------------------------------------------------
 
-SPEC_FILE = Path(__file__).resolve().parents[1] / "openapi.yaml"
-DOCUMENT: Any = yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))
-
-
-def _resolve(node: Any) -> Any:
-    while isinstance(node, dict) and "$ref" in node:
-        target: Any = DOCUMENT
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part]
-        node = target
-    return node
-
-
-@dataclass(frozen=True)
-class Example:
-    name: str
-    status: int
-    value: Any
-    headers: dict[str, str]
-
-
-def _operation(op_id: str) -> dict[str, Any]:
-    return next(
-        o
-        for item in DOCUMENT["paths"].values()
-        for o in item.values()
-        if isinstance(o, dict) and o.get("operationId") == op_id
-    )
-
-
-def _examples(op_id: str) -> dict[str, Example]:
-    op = _operation(op_id)
-    out: dict[str, Example] = {}
-    for status, response in op["responses"].items():
-        response = _resolve(response)
-        declared = {name: _resolve(h) for name, h in (response.get("headers") or {}).items()}
-        headers = {name: str(h["example"]) for name, h in declared.items() if "example" in h}  # Allow is computed
-        for name, ex in response["content"]["application/json"].get("examples", {}).items():
-            out.setdefault(name, Example(name, int(status), _resolve(ex)["value"], headers))
-    return out
-
-
+SPEC = Spec.load()
 # The operations the facade calls: those of the spec that are no variant of another.
-FACADE_OPERATIONS = [
-    o["operationId"]
-    for item in DOCUMENT["paths"].values()
-    for method, o in item.items()
-    if method != "parameters" and "x-variant-of" not in o
-]
-EXAMPLES = {op: _examples(op) for op in FACADE_OPERATIONS}
+FACADE_OPERATIONS = list(SPEC.facade_operations)
+EXAMPLES = {op: SPEC.examples(op) for op in FACADE_OPERATIONS}
 SUCCESS = {op: next(e.name for e in examples.values() if e.status < 300) for op, examples in EXAMPLES.items()}
+# The spec's example agent number of each operation (both are in the mock's default seed).
+DEFAULT_AGENT = {op: SPEC.operation(op).parameter_example("agent_number") for op in FACADE_OPERATIONS}
+# {example name: its magic agent number} (`x-mock-magic-agent`), any SID, both pods.
+MAGIC = {name: agent for agent, name in SPEC.magic_agents(FACADE_OPERATIONS).items()}
 
-
-def _agent_example(op_id: str) -> str:
-    """The spec's example agent number of the operation (both are in the mock's default seed)."""
-    item = next(i for i in DOCUMENT["paths"].values() if _operation(op_id) in i.values())
-    params = [_resolve(p) for p in [*item.get("parameters", []), *_operation(op_id).get("parameters", [])]]
-    return str(next(p["example"] for p in params if p["name"] == "agent_number"))
-
-
-DEFAULT_AGENT = {op: _agent_example(op) for op in FACADE_OPERATIONS}
-MAGIC = {
-    "missing_agent_number": "99400",
-    "agent_not_found": "99404",
-    "rcs_not_enabled": "99601",
-    "gateway_error": "99502",
-    "internal_server_error": "99500",
-    "invalid_api_key": "99401",
-    "rate_limited": "99429",
-}
 ERROR_CLASS: dict[str, type[KaleyraError]] = {
     "missing_agent_number": MissingRequiredParams,
     "agent_not_found": AgentNotFound,
@@ -141,18 +79,14 @@ def error_class(example: Example) -> type[KaleyraApiError]:
 
 
 # How each scenario can be reached through the facade besides being armed (every named example
-# can be): from the state, or by a magic agent number of the default seed. The facade always
-# sends a non-empty api-key and Content-Type: application/json, so missing_api_key and
-# unsupported_media_type can only be armed; 5xx and 429 never come from state.
-OTHER_TRIGGERS: dict[str, tuple[str, ...]] = {
-    "missing_agent_number": ("state", "magic"),
-    "agent_not_found": ("state", "magic"),
-    "rcs_not_enabled": ("state", "magic"),
-    "gateway_error": ("magic",),
-    "internal_server_error": ("magic",),
-    "invalid_api_key": ("state", "magic"),
-    "rate_limited": ("magic",),
-}
+# can be): from the state (`arrange` knows how), or by its magic agent number, if the spec gives
+# it one. The facade always sends a non-empty api-key and Content-Type: application/json, so
+# missing_api_key and unsupported_media_type can only be armed; 5xx and 429 never come from state.
+FROM_STATE = ("missing_agent_number", "agent_not_found", "rcs_not_enabled", "invalid_api_key")
+
+
+def other_triggers(example: Example) -> tuple[str, ...]:
+    return ("state",) * (example.name in FROM_STATE) + ("magic",) * (example.magic_agent is not None)
 
 
 @dataclass(frozen=True)
@@ -172,36 +106,15 @@ class Case:
 CASES = [Case(op, "success", "state") for op in EXAMPLES] + [
     Case(op, name, trigger)
     for op, examples in EXAMPLES.items()
-    for name in examples
+    for name, example in examples.items()
     if name != SUCCESS[op]
-    for trigger in ("armed", *OTHER_TRIGGERS.get(name, ()))
+    for trigger in ("armed", *other_triggers(example))
 ]
 MATRIX = [(case, pod) for case in CASES for pod in PODS]  # x sync/async: two test functions
 MATRIX_SIZE = 2 * len(MATRIX)
 
 
 # -- fixtures and helpers --------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _bounded() -> Iterator[None]:
-    """A watchdog: a test that hangs fails instead of blocking the run."""
-
-    def expired(signum: int, frame: object) -> None:
-        raise TimeoutError(f"test ran longer than {TEST_BUDGET_S} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, TEST_BUDGET_S)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def sync_client(mock: Any, pod: str = "in", **kwargs: Any) -> KaleyraRCS:
@@ -233,7 +146,11 @@ class AsyncSleep:
 
 
 def both_agents() -> dict[str, Any]:
-    return {"48900": EXAMPLES["getTestersByAgent"]["testers"].value, "48400": []}
+    """The default seed's agents: the GET's sample agent with the testers sample, the DELETE's with none."""
+    return {
+        DEFAULT_AGENT["getTestersByAgent"]: EXAMPLES["getTestersByAgent"]["testers"].value,
+        DEFAULT_AGENT["deleteAgent"]: [],
+    }
 
 
 def arrange(mock: Any, case: Case, pod: str) -> str:
@@ -242,7 +159,7 @@ def arrange(mock: Any, case: Case, pod: str) -> str:
     if case.trigger == "armed":
         mock.arm_scenario(case.scenario, times=1, pod=pod, sid=SID, operation=case.operation)
     elif case.trigger == "magic":
-        agent = MAGIC[case.scenario]
+        agent = str(case.example.magic_agent)
     elif case.scenario == "missing_agent_number":
         agent = ""
     elif case.scenario == "agent_not_found":
@@ -324,7 +241,7 @@ def test_matrix_size() -> None:
     for op, examples in EXAMPLES.items():
         covered = {c.example.name for c in CASES if c.operation == op}
         assert covered == set(examples)
-    assert set(OTHER_TRIGGERS) <= {name for examples in EXAMPLES.values() for name in examples}
+    assert set(FROM_STATE) | set(MAGIC) <= {name for examples in EXAMPLES.values() for name in examples}
     assert set(ERROR_CLASS) <= {name for examples in EXAMPLES.values() for name in examples}
 
 
@@ -522,9 +439,9 @@ def test_documented_4xx_are_never_retried(kaleyra_mock: Any) -> None:
     sleep = SyncSleep()
     with sync_client(kaleyra_mock, retries=3, sleep=sleep) as client:
         for agent, error_class in (
-            ("99404", AgentNotFound),
-            ("99601", RcsChannelDisabled),
-            ("99401", AuthenticationError),
+            (MAGIC["agent_not_found"], AgentNotFound),
+            (MAGIC["rcs_not_enabled"], RcsChannelDisabled),
+            (MAGIC["invalid_api_key"], AuthenticationError),
         ):
             with pytest.raises(error_class):
                 client.get_testers_by_agent(agent)
@@ -918,7 +835,7 @@ def test_no_secret_over_a_socket(kaleyra_mock_server: Any, debug_logs: pytest.Lo
     with KaleyraRCS(api_key=SECRET, sid="LEAK", base_url=kaleyra_mock_server.na_url, timeout=0.2) as client:
         client.get_testers_by_agent("48900")
         with pytest.raises(AgentNotFound) as nf:
-            client.delete_agent("99404")
+            client.delete_agent(MAGIC["agent_not_found"])
         errors.append(nf.value)
         arm_server_fault(kaleyra_mock_server, "connection_reset", "LEAK")
         with pytest.raises(TransportError) as reset:
@@ -1105,7 +1022,7 @@ def test_real_server_sync_both_pods(kaleyra_mock_server: Any) -> None:
             clients["na"].delete_agent("48400")
         assert clients["in"].get_testers_by_agent("48400") == []  # IN is untouched
         with pytest.raises(RateLimited) as info:
-            clients["in"].get_testers_by_agent("99429")
+            clients["in"].get_testers_by_agent(MAGIC["rate_limited"])
         assert info.value.retry_after == 1.0
     finally:
         for client in clients.values():
@@ -1134,7 +1051,7 @@ async def test_real_server_async_both_pods(kaleyra_mock_server: Any) -> None:
             await in_.get_testers_by_agent("48900")
         assert len(await na.get_testers_by_agent("48900")) == 1
         with pytest.raises(GatewayError):
-            await na.delete_agent("99502")
+            await na.delete_agent(MAGIC["gateway_error"])
     assert {e["pod"] for e in server_journal(kaleyra_mock_server)} == {"in", "na"}
 
 

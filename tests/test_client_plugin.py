@@ -5,11 +5,6 @@ import pytest
 from kaleyra_rcs import TransportError
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def test_kaleyra_client__connection_reset_is_a_transport_error(kaleyra_client, kaleyra_mock) -> None:
     kaleyra_mock.arm_fault("connection_reset", times=1)
     with pytest.raises(TransportError, match="RemoteProtocolError"):

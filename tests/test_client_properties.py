@@ -19,12 +19,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -46,68 +44,29 @@ from kaleyra_rcs import (
     ServerError,
     TransportError,
 )
+from tests._spec import Spec
 
-SPEC: Any = yaml.safe_load((Path(__file__).resolve().parent.parent / "openapi.yaml").read_text(encoding="utf-8"))
+SPEC = Spec.load()
 API_KEY = "prop-test-key-3d9a61f0"
 # The operations the facade calls: those of the spec that are no variant of another.
-OPERATIONS = tuple(
-    op["operationId"]
-    for item in SPEC["paths"].values()
-    for method, op in item.items()
-    if method != "parameters" and "x-variant-of" not in op
-)
+OPERATIONS = SPEC.facade_operations
 BODY_EXCERPT = 300  # issue 4: "a truncated body"; _errors.py cuts at 300 characters
 PROSE = 200  # room in str(exc) for what is not the body: status, pointer, a short message
 
 SETTINGS = {"derandomize": True, "database": None, "deadline": None}
 
-# -- the spec, walked --------------------------------------------------------------------------
+# -- the spec, walked by tests/_spec.py ---------------------------------------------------------
 
-
-def _resolve(node: Any) -> Any:
-    while isinstance(node, dict) and "$ref" in node:
-        target: Any = SPEC
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part]
-        node = target
-    return node
-
-
-def _operation(operation_id: str) -> dict[str, Any]:
-    for item in SPEC["paths"].values():
-        for method, op in item.items():
-            if method != "parameters" and op.get("operationId") == operation_id:
-                return dict(op)
-    raise LookupError(operation_id)
-
-
-def _schemas(operation_id: str) -> dict[int, Any]:
-    """Each documented status of the operation and its response schema."""
-    responses = _operation(operation_id)["responses"]
-    return {int(s): _resolve(r)["content"]["application/json"]["schema"] for s, r in responses.items()}
-
-
-SCHEMAS = {op: _schemas(op) for op in OPERATIONS}
+SCHEMAS = {op: SPEC.schemas(op) for op in OPERATIONS}
 SUCCESS = {op: {s: schema for s, schema in SCHEMAS[op].items() if 200 <= s < 300} for op in OPERATIONS}
 FAILURE = {op: {s: schema for s, schema in SCHEMAS[op].items() if s >= 300} for op in OPERATIONS}
-
-
-def _failure_examples(operation_id: str) -> list[tuple[int, dict[str, Any]]]:
-    """(status, value) of every named example under the operation's error statuses."""
-    out = []
-    for status, response in _operation(operation_id)["responses"].items():
-        if int(status) >= 300:
-            for example in _resolve(response)["content"]["application/json"]["examples"].values():
-                out.append((int(status), _resolve(example)["value"]))
-    return out
-
-
-FAILURE_EXAMPLES = {op: _failure_examples(op) for op in OPERATIONS}
-EXAMPLE_VALUES = [_resolve(example)["value"] for example in SPEC["components"]["examples"].values()]
+# (status, value) of every named example under the operation's error statuses.
+FAILURE_EXAMPLES = {op: [(ex.status, ex.value) for ex in SPEC.listed(op) if ex.status >= 300] for op in OPERATIONS}
+EXAMPLE_VALUES = [SPEC.resolve(example)["value"] for example in SPEC.document["components"]["examples"].values()]
 CODES = sorted({v["code"] for v in EXAMPLE_VALUES if isinstance(v, dict) and "code" in v})
 CONSTANTS = sorted({v["error"]["error_code"] for v in EXAMPLE_VALUES if isinstance(v, dict) and v.get("error")})
 
-_REGISTRY: Registry[Any] = Registry().with_resource("urn:spec", Resource.from_contents(SPEC, DRAFT202012))
+_REGISTRY: Registry[Any] = Registry().with_resource("urn:spec", Resource.from_contents(SPEC.document, DRAFT202012))
 TYPES = Draft202012Validator.TYPE_CHECKER
 
 
@@ -147,7 +106,7 @@ SCALARS: dict[str, st.SearchStrategy[Any]] = {
 
 
 def _node(schema: Any) -> dict[str, Any]:
-    schema = _resolve(schema)
+    schema = SPEC.resolve(schema)
     unknown = set(schema) - KNOWN_KEYWORDS
     assert not unknown, f"the strategies do not know {unknown}: teach them before trusting them"
     return dict(schema)

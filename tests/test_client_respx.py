@@ -2,7 +2,7 @@
 
 Nothing here is hand-copied from the spec. The operations' paths, parameters and sample values,
 each documented status, each named example (its `$ref` resolved from the raw YAML), the response
-headers (Retry-After on 429) and the servers are all walked out of openapi.yaml, so a new
+headers (Retry-After on 429) and the servers are all walked out of openapi.yaml (tests/_spec.py), so a new
 example, status or server adds cases on its own. The typed error each example must raise is
 decided by the rules written below, not by asking the client.
 """
@@ -13,15 +13,12 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import product
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import respx
-import yaml
 
 import kaleyra_rcs
 from kaleyra_rcs import (
@@ -40,8 +37,9 @@ from kaleyra_rcs import (
     RcsChannelDisabled,
     ServerError,
 )
+from tests._spec import Operation, Spec
 
-SPEC: Any = yaml.safe_load((Path(__file__).resolve().parent.parent / "openapi.yaml").read_text(encoding="utf-8"))
+SPEC = Spec.load()
 API_KEY = "respx-test-key-5b1f0c"
 
 
@@ -51,79 +49,35 @@ def _snake(operation_id: str) -> str:
 
 # The operations the facade exposes, those of the spec that are no variant of another:
 # operationId -> facade method (named after it).
-FACADE = {
-    op["operationId"]: _snake(op["operationId"])
-    for item in SPEC["paths"].values()
-    for method, op in item.items()
-    if method != "parameters" and "x-variant-of" not in op
-}
+FACADE = {operation_id: _snake(operation_id) for operation_id in SPEC.facade_operations}
 
 # The real hosts reached with `pod=` (what issue 4 and the documents say); any other server is a `base_url=`.
 POD_OF_HOST = {"https://rcs-api.in.kaleyra.io": "in", "https://rcs-api.na.kaleyra.io": "na"}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+# -- the spec, walked by tests/_spec.py ---------------------------------------------------------
 
 
-# -- the spec, walked ------------------------------------------------------------------------
+def facade(operation: Operation) -> str:
+    return FACADE[operation.operation_id]
 
 
-def _resolve(node: Any) -> Any:
-    while isinstance(node, dict) and "$ref" in node:
-        target: Any = SPEC
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part.replace("~1", "/").replace("~0", "~")]
-        node = target
-    return node
+def argument(operation: Operation) -> str:
+    """The agent number the facade takes: the spec's example of the `agent_number` parameter."""
+    return operation.parameter_example("agent_number")
 
 
-@dataclass(frozen=True)
-class Operation:
-    operation_id: str
-    method: str
-    path_template: str
-    parameters: tuple[dict[str, Any], ...]
-
-    @property
-    def facade(self) -> str:
-        return FACADE[self.operation_id]
-
-    def argument(self) -> str:
-        """The agent number the facade takes: the spec's example of the `agent_number` parameter."""
-        (param,) = (p for p in self.parameters if p["name"] == "agent_number")
-        return _example(param)
-
-    def expected_path(self, sid: str) -> str:
-        values = {p["name"]: _example(p) for p in self.parameters if p["in"] == "path"}
-        return self.path_template.format(**{**values, "sid": sid})
-
-    def expected_query(self) -> dict[str, str]:
-        return {p["name"]: _example(p) for p in self.parameters if p["in"] == "query"}
+def expected_path(operation: Operation, sid: str) -> str:
+    values = {p["name"]: operation.parameter_example(p["name"]) for p in operation.parameters if p["in"] == "path"}
+    return operation.path.format(**{**values, "sid": sid})
 
 
-def _example(param: dict[str, Any]) -> str:
-    """A parameter's `example`, or the first of its named `examples`."""
-    if "example" in param:
-        return str(param["example"])
-    return str(next(iter(param["examples"].values()))["value"])
+def expected_query(operation: Operation) -> dict[str, str]:
+    return {p["name"]: operation.parameter_example(p["name"]) for p in operation.parameters if p["in"] == "query"}
 
 
-def _operations() -> dict[str, Operation]:
-    found: dict[str, Operation] = {}
-    for path, item in SPEC["paths"].items():
-        shared = [_resolve(p) for p in item.get("parameters", [])]
-        for method, op in item.items():
-            if method == "parameters" or op.get("operationId") not in FACADE:
-                continue
-            own = [_resolve(p) for p in op.get("parameters", [])]
-            found[op["operationId"]] = Operation(op["operationId"], method.upper(), path, tuple(shared + own))
-    return found
-
-
-OPERATIONS = _operations()
-SID = _example(next(p for p in OPERATIONS["deleteAgent"].parameters if p["name"] == "sid"))
+OPERATIONS = {operation_id: SPEC.operation(operation_id) for operation_id in FACADE}
+SID = OPERATIONS["deleteAgent"].parameter_example("sid")
 
 
 @dataclass(frozen=True)
@@ -139,41 +93,13 @@ class Example:
         return f"{self.operation.operation_id}-{self.status}-{self.name}"
 
 
-def _header_example(header: Any) -> Any:
-    header = _resolve(header)
-    return header.get("example", _resolve(header.get("schema", {})).get("example"))
-
-
 def _examples() -> list[Example]:
-    out: list[Example] = []
-    for operation_id in FACADE:
-        operation = OPERATIONS[operation_id]
-        op = SPEC["paths"][operation.path_template][operation.method.lower()]
-        for status, response in op["responses"].items():
-            response = _resolve(response)
-            headers = tuple(
-                (name, str(_header_example(header))) for name, header in (response.get("headers") or {}).items()
-            )
-            examples = response["content"]["application/json"]["examples"]
-            for name, example in examples.items():
-                out.append(Example(operation, int(status), name, _resolve(example)["value"], headers))
-    return out
-
-
-def _servers() -> list[str]:
-    """Every server URL, each variable's enum (or default) expanded."""
-    urls: list[str] = []
-    for server in SPEC["servers"]:
-        variables = server.get("variables", {})
-        names = list(variables)
-        choices = [variables[n].get("enum", [variables[n]["default"]]) for n in names]
-        # An enumerated variable (the pod) takes each value; the others keep their default.
-        for combo in product(*choices):
-            url = server["url"]
-            for name, value in zip(names, combo, strict=True):
-                url = url.replace("{" + name + "}", str(value))
-            urls.append(url)
-    return urls
+    """Every (status, name) each facade operation lists, its declared header examples with it."""
+    return [
+        Example(operation, ex.status, ex.name, ex.value, tuple(ex.headers.items()))
+        for operation_id, operation in OPERATIONS.items()
+        for ex in SPEC.listed(operation_id)
+    ]
 
 
 @dataclass(frozen=True)
@@ -198,7 +124,7 @@ class Base:
 
 
 EXAMPLES = _examples()
-BASES = [Base(url) for url in _servers()]
+BASES = [Base(url) for url in SPEC.server_urls()]
 CASES = [pytest.param(example, base, id=f"{example.id}@{base.id}") for example in EXAMPLES for base in BASES]
 
 
@@ -258,8 +184,8 @@ def _route(router: respx.MockRouter, example: Example, base: Base) -> respx.Rout
         scheme=scheme,
         host=host,
         port=port,
-        path=prefix + operation.expected_path(SID),
-        params=operation.expected_query() or None,
+        path=prefix + expected_path(operation, SID),
+        params=expected_query(operation) or None,
     )
     route.mock(return_value=httpx.Response(example.status, json=example.value, headers=dict(example.headers)))
     return route
@@ -272,9 +198,9 @@ def _check_request(route: respx.Route, example: Example, base: Base) -> None:
     operation = example.operation
     assert request.method == operation.method
     assert (request.url.scheme, request.url.host, request.url.port or port) == (scheme, host, port)
-    assert request.url.path == prefix + operation.expected_path(SID)
+    assert request.url.path == prefix + expected_path(operation, SID)
     assert SID in request.url.path
-    assert dict(request.url.params) == operation.expected_query()
+    assert dict(request.url.params) == expected_query(operation)
     assert request.headers["api-key"] == API_KEY
     assert "bearer" not in request.headers["api-key"].lower()
     assert "authorization" not in request.headers
@@ -322,9 +248,8 @@ def test_walk__finds_both_operations_every_status_and_every_server() -> None:
     assert FACADE == {"getTestersByAgent": "get_testers_by_agent", "deleteAgent": "delete_agent"}
     assert set(OPERATIONS) == set(FACADE)
     for operation_id, operation in OPERATIONS.items():
-        op = SPEC["paths"][operation.path_template][operation.method.lower()]
         walked = {e.status for e in EXAMPLES if e.operation.operation_id == operation_id}
-        assert walked == {int(s) for s in op["responses"]}, "every documented status has a named example"
+        assert walked == {int(s) for s in operation.raw["responses"]}, "every documented status has a named example"
     assert any(e.status == 429 and dict(e.headers).get("Retry-After") for e in EXAMPLES)
     assert [b.url for b in BASES] == [
         "https://rcs-api.in.kaleyra.io",
@@ -377,7 +302,7 @@ def test_sync__every_example_at_every_base_url(clients: dict[str, KaleyraRCS], e
     with respx.mock(assert_all_called=True) as router:
         route = _route(router, example, base)
         try:
-            outcome: Any = getattr(client, example.operation.facade)(example.operation.argument())
+            outcome: Any = getattr(client, facade(example.operation))(argument(example.operation))
         except KaleyraError as exc:
             outcome = exc
     _check_request(route, example, base)
@@ -395,7 +320,7 @@ async def test_async__first_example_of_each_status(example: Example, base: Base)
         with respx.mock(assert_all_called=True) as router:
             route = _route(router, example, base)
             try:
-                outcome: Any = await getattr(client, example.operation.facade)(example.operation.argument())
+                outcome: Any = await getattr(client, facade(example.operation))(argument(example.operation))
             except KaleyraError as exc:
                 outcome = exc
     _check_request(route, example, base)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
 from kaleyra_rcs import ContractViolation, KaleyraRCS
+from tests._spec import Spec
 
-TESTERS = (
-    b'[{"phoneno":"1","test_status":"","status":"ACTIVE","agent_no":"1","id":"t",'
-    b'"override_dcs_check":true,"carrierid":0}]'
-)
+# The answer once the proxy recovers: the spec's testers sample.
+TESTERS = Spec.load().examples("getTestersByAgent")["testers"].value
 
 
 def _flaky(status: int, failures: int) -> tuple[httpx.MockTransport, list[int]]:
@@ -20,7 +21,7 @@ def _flaky(status: int, failures: int) -> tuple[httpx.MockTransport, list[int]]:
         calls.append(1)
         if len(calls) <= failures:
             return httpx.Response(status, content=b"<html>bad gateway</html>", headers={"Content-Type": "text/html"})
-        return httpx.Response(200, content=TESTERS, headers={"Content-Type": "application/json"})
+        return httpx.Response(200, content=json.dumps(TESTERS).encode(), headers={"Content-Type": "application/json"})
 
     return httpx.MockTransport(answer), calls
 
@@ -32,7 +33,7 @@ def test_get_testers_by_agent__a_proxys_gateway_error_is_retried(status: int) ->
     client = KaleyraRCS(
         api_key="k", sid="S", base_url="http://x/in", transport=transport, retries=2, sleep=waits.append
     )
-    assert client.get_testers_by_agent("1")[0].id == "t"
+    assert [t.to_dict() for t in client.get_testers_by_agent("1")] == TESTERS
     assert len(calls) == 3
     assert waits == [0.5, 1.0]
 

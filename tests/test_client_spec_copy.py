@@ -30,6 +30,7 @@ from kaleyra_rcs import (
     ServerError,
 )
 from kaleyra_rcs._cli import main
+from tests._spec import Spec
 
 API_KEY = "spec-copy-key-8c2e"
 SID = "COPY-SID"
@@ -88,20 +89,10 @@ NEW_EXAMPLES = [
 ]
 
 
-def _operation(doc: dict[str, Any], operation_id: str) -> dict[str, Any]:
-    (op,) = (
-        op
-        for item in doc["paths"].values()
-        for method, op in item.items()
-        if method != "parameters" and op["operationId"] == operation_id
-    )
-    return dict(op)
-
-
 def spec_copy_with(tmp_path: Path, new: NewExample) -> Path:
     """The packaged spec with `new` added to its operation and nothing else changed."""
-    doc: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
-    responses = _operation(doc, new.operation_id)["responses"]
+    spec = Spec.load(SPEC_PATH)
+    responses = spec.operation(new.operation_id).raw["responses"]
     response = responses.setdefault(
         str(new.status),
         {
@@ -112,7 +103,8 @@ def spec_copy_with(tmp_path: Path, new: NewExample) -> Path:
     assert "$ref" not in response, "the example goes into the operation's own response, not a shared one"
     response["content"]["application/json"].setdefault("examples", {})[new.name] = {"value": new.value}
     path = tmp_path / "openapi.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    path.write_text(yaml.safe_dump(spec.document, sort_keys=False), encoding="utf-8")
+    assert Spec.load(path).examples(new.operation_id)[new.name].value == new.value, "the edit did not land"
     return path
 
 
@@ -148,11 +140,6 @@ async def call_async(client: AsyncKaleyraRCS, operation_id: str) -> Any:
     if operation_id == "getTestersByAgent":
         return await client.get_testers_by_agent("48900")
     return await client.delete_agent("48400")
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.mark.parametrize("new", NEW_EXAMPLES, ids=str)

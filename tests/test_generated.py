@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import kaleyra_rcs
+from tests._spec import ROOT, SPEC_FILE
 
-ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = Path(kaleyra_rcs.__file__).resolve().parent
 BIN = Path(sys.executable).parent
 
@@ -26,7 +26,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
 def test_generated__matches_a_fresh_generation(tmp_path: Path) -> None:
     out = tmp_path / "_generated"
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    cmd = [str(BIN / "openapi-python-client"), "generate", "--path", str(ROOT / "openapi.yaml"), "--meta", "none"]
+    cmd = [str(BIN / "openapi-python-client"), "generate", "--path", str(SPEC_FILE), "--meta", "none"]
     cmd += ["--config", str(ROOT / "opc.yaml"), "--output-path", str(out), "--overwrite", "--fail-on-warning"]
     done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -39,4 +39,4 @@ def test_generated__matches_a_fresh_generation(tmp_path: Path) -> None:
 
 def test_generated__packaged_spec_is_the_top_level_one() -> None:
     """A symlink, so there is no copy to forget; the wheel build follows it."""
-    assert (PACKAGE / "openapi.yaml").resolve() == (ROOT / "openapi.yaml").resolve()
+    assert (PACKAGE / "openapi.yaml").resolve() == SPEC_FILE.resolve()

@@ -8,16 +8,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from mock_server.core import SpecIndex
 from mock_server.web import create_app
+from tests._spec import ROOT, Spec
 from tools.readme import rendered
 
-ROOT = Path(__file__).resolve().parents[1]
 NAME, CODE, CONSTANT, MAGIC = "agent_suspended", "RCS906", "AGENT_SUSPENDED", "99406"
 EXAMPLE = {
     "summary": "Agent Suspended (400). Made up by tests/test_one_edit.py.",
@@ -36,18 +35,14 @@ _LEFT_OUT = shutil.ignore_patterns(".git", ".venv", "node_modules", "reports", "
 
 def add_example(spec_file: Path) -> None:
     """The one edit: a component example, listed under deleteAgent's 400."""
-    doc: Any = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
-    doc["components"]["examples"][NAME] = EXAMPLE
-    delete = next(
-        op
-        for item in doc["paths"].values()
-        for op in item.values()
-        if isinstance(op, dict) and op.get("operationId") == "deleteAgent"
-    )
+    spec = Spec.load(spec_file)
+    spec.document["components"]["examples"][NAME] = EXAMPLE
+    delete = spec.operation("deleteAgent").raw
     delete["responses"]["400"]["content"]["application/json"]["examples"][NAME] = {
         "$ref": f"#/components/examples/{NAME}"
     }
-    spec_file.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=120), encoding="utf-8")
+    dumped = yaml.safe_dump(spec.document, sort_keys=False, allow_unicode=True, width=120)
+    spec_file.write_text(dumped, encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +50,14 @@ def copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("project") / "project"
     shutil.copytree(ROOT, root, symlinks=True, ignore=_LEFT_OUT)
     add_example(root / "openapi.yaml")
+    walked = Spec.load(root / "openapi.yaml").examples("deleteAgent")[NAME]
+    assert (walked.status, walked.value, walked.magic_agent) == (400, EXAMPLE["value"], MAGIC), "the edit did not land"
     return root
 
 
-def test_one_edit__the_mock_serves_the_new_example_by_every_trigger(copy: Path) -> None:
+def test_one_edit__the_mock_serves_the_new_example_by_every_trigger(copy: Path, headers: dict[str, str]) -> None:
     spec = SpecIndex.load(copy / "openapi.yaml")
     client = create_app(spec=spec).test_client()
-    headers = {"api-key": "k", "Content-Type": "application/json"}
 
     by_prefer = client.delete("/v1/S1/rcs/agent/48400", headers={**headers, "Prefer": f"example={NAME}"})
     by_magic = client.delete(f"/v1/S1/rcs/agent/{MAGIC}", headers=headers)

@@ -12,15 +12,15 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
-from mock_server.core import SPEC_PATH, SpecIndex, load_yaml
+from mock_server.core import SPEC_PATH
+from tests._spec import DOCS, ROOT, SPEC_FILE, Spec
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = Path(__file__).resolve().parent / "fixtures" / "docs"
 TESTERS_DOC = DOCS / "kaleyra-rcs-get-tester-by-agent.txt"
 DELETE_DOC = DOCS / "kaleyra-rcs-delete-an-agent.txt"
 SHARED_DOCS = ROOT.parent / "shared" / "docs"
 
-SPEC: dict[str, Any] = load_yaml(ROOT / "openapi.yaml")
+WALKED = Spec.load()
+SPEC: dict[str, Any] = WALKED.document
 
 
 def _sample_json(text: str, start: str, end: str) -> Any:
@@ -57,15 +57,11 @@ def documented_failures() -> list[dict[str, str]]:
 
 
 def _media_with_examples() -> Iterator[tuple[str, str, dict[str, Any], dict[str, Any]]]:
-    index = SpecIndex(SPEC)
-    for path, item in SPEC["paths"].items():
-        for method, op in item.items():
-            if method == "parameters":
-                continue
-            for status, response in op["responses"].items():
-                media = index.resolve(response).get("content", {}).get("application/json")
-                if media and "examples" in media:
-                    yield f"{op['operationId']}:{status}", path, media["schema"], media["examples"]
+    for op_id, op in WALKED.operations.items():
+        for status, response in op.raw["responses"].items():
+            media = WALKED.resolve(response).get("content", {}).get("application/json")
+            if media and "examples" in media:
+                yield f"{op_id}:{status}", op.path, media["schema"], media["examples"]
 
 
 def test_spec__validates_as_openapi_3_1() -> None:
@@ -74,7 +70,7 @@ def test_spec__validates_as_openapi_3_1() -> None:
 
 
 def test_spec__the_mock_reads_the_top_level_file() -> None:
-    assert SPEC_PATH.resolve() == (ROOT / "openapi.yaml").resolve()
+    assert SPEC_PATH.resolve() == SPEC_FILE.resolve()
 
 
 @pytest.mark.skipif(not SHARED_DOCS.is_dir(), reason="../shared/docs is not beside this checkout")
@@ -87,23 +83,20 @@ def test_fixtures__equal_the_shared_documents(name: str) -> None:
 def test_spec__every_example_validates_against_its_schema(
     where: str, path: str, schema: dict[str, Any], examples: dict[str, Any]
 ) -> None:
-    index = SpecIndex(SPEC)
     # Validate inside the whole document so that "#/components/..." references resolve.
     validator = Draft202012Validator({**SPEC, "x-target": schema, "$ref": "#/x-target"})
     for name, example in examples.items():
-        value = index.resolve(example)["value"]
+        value = WALKED.resolve(example)["value"]
         errors = [e.message for e in validator.iter_errors(value)]
         assert errors == [], f"{where} example {name}: {errors}"
 
 
 def test_get_testers_by_agent__testers_example_is_the_documented_sample() -> None:
-    spec = SpecIndex(SPEC)
-    assert spec.example("getTestersByAgent", "testers").value == documented_testers()
+    assert WALKED.examples("getTestersByAgent")["testers"].value == documented_testers()
 
 
 def test_delete_agent__agent_deleted_example_is_the_documented_sample() -> None:
-    spec = SpecIndex(SPEC)
-    example = spec.example("deleteAgent", "agent_deleted")
+    example = WALKED.examples("deleteAgent")["agent_deleted"]
     assert example.value == documented_agent_deleted()
     assert example.value["message"] == "Agent deleted succesfully"  # the vendor's spelling
     assert example.status == 200
@@ -122,7 +115,7 @@ def test_delete_agent__failure_table_has_five_rows() -> None:
 
 @pytest.mark.parametrize("row", documented_failures(), ids=lambda r: r["name"])
 def test_delete_agent__failure_examples_carry_the_documented_values(row: dict[str, str]) -> None:
-    example = SpecIndex(SPEC).example("deleteAgent", row["name"])
+    example = WALKED.examples("deleteAgent")[row["name"]]
     assert example.status == int(row["status"])
     assert example.value["code"] == row["code"]
     assert example.value["message"] == row["message"]
@@ -133,7 +126,7 @@ def test_delete_agent__failure_examples_carry_the_documented_values(row: dict[st
 
 
 def test_delete_agent__prov_error_message_is_json_in_a_string() -> None:
-    value = SpecIndex(SPEC).example("deleteAgent", "agent_not_found").value
+    value = WALKED.examples("deleteAgent")["agent_not_found"].value
     assert json.loads(value["error"]["error_message"]) == {"status": "FAILED", "message": "Agent not found"}
 
 
@@ -150,18 +143,13 @@ def test_spec__the_mocks_own_answers_stay_out_of_responses_and_use_mock_codes() 
     responses = SPEC["components"]["responses"]
     own = {name for name, response in responses.items() if "x-mock-own" in response}
     assert own, "the spec describes the mock's own answers"
-    for item in SPEC["paths"].values():
-        for method, op in item.items():
-            if method == "parameters":
-                continue
-            listed = {ref["$ref"].rsplit("/", 1)[1] for ref in op["responses"].values() if "$ref" in ref}
-            assert not listed & own, op["operationId"]
-            for ref in op.get("x-mock-own-responses", {}).values():
-                response = responses[ref["$ref"].rsplit("/", 1)[1]]
-                assert response.get("x-mock-own"), op["operationId"]
-                for example in response["content"]["application/json"]["examples"].values():
-                    value = SPEC["components"]["examples"][example["$ref"].rsplit("/", 1)[1]]["value"]
-                    assert value["code"].startswith("MOCK"), value
+    for op_id, op in WALKED.operations.items():
+        listed = {ref["$ref"].rsplit("/", 1)[1] for ref in op.raw["responses"].values() if "$ref" in ref}
+        assert not listed & own, op_id
+        for ref in op.raw.get("x-mock-own-responses", {}).values():
+            assert WALKED.resolve(ref).get("x-mock-own"), op_id
+        for example in WALKED.own(op_id).values():
+            assert example.value["code"].startswith("MOCK"), example
 
 
 def test_spec__documented_examples_are_exactly_the_documents_bodies_and_rows() -> None:
@@ -190,13 +178,8 @@ def test_spec__error_layout_and_testers_errors_are_marked_assumed() -> None:
 
 
 def test_spec__variant_operations_are_marked_assumed() -> None:
-    variants = [
-        op
-        for item in SPEC["paths"].values()
-        for method, op in item.items()
-        if method != "parameters" and "x-variant-of" in op
-    ]
-    assert {op["operationId"] for op in variants} == {
+    variants = [op for op in WALKED.operations.values() if op.variant_of is not None]
+    assert {op.operation_id for op in variants} == {
         "postTestersByAgent",
         "getTestersByAgentTester",
         "postTestersByAgentTester",
@@ -206,7 +189,7 @@ def test_spec__variant_operations_are_marked_assumed() -> None:
         "deleteAgentWithoutNumberOrSlash",
     }
     for op in variants:
-        assert op.get("x-assumed"), op["operationId"]
+        assert op.raw.get("x-assumed"), op.operation_id
 
 
 def test_spec__no_format_or_pattern_on_masked_values() -> None:
@@ -227,12 +210,7 @@ def test_spec__servers_list_every_documented_host_and_the_local_pods() -> None:
 
 
 def test_spec__both_operations_and_the_api_key_scheme() -> None:
-    ops = {
-        op["operationId"]: (path, m)
-        for path, item in SPEC["paths"].items()
-        for m, op in item.items()
-        if m != "parameters"
-    }
+    ops = {op_id: (op.path, op.method.lower()) for op_id, op in WALKED.operations.items()}
     assert ops["getTestersByAgent"] == ("/v1/{sid}/rcs/agent/testersbyagent", "get")
     assert ops["deleteAgent"] == ("/v1/{sid}/rcs/agent/{agent_number}", "delete")
     scheme = SPEC["components"]["securitySchemes"]["ApiKeyAuth"]
@@ -241,8 +219,7 @@ def test_spec__both_operations_and_the_api_key_scheme() -> None:
 
 
 def test_spec__stable_example_names() -> None:
-    spec = SpecIndex(SPEC)
-    assert set(spec.operations["deleteAgent"].examples) >= {
+    assert set(WALKED.examples("deleteAgent")) >= {
         "agent_deleted",
         "missing_agent_number",
         "agent_not_found",
@@ -250,7 +227,7 @@ def test_spec__stable_example_names() -> None:
         "gateway_error",
         "internal_server_error",
     }
-    assert "testers" in spec.operations["getTestersByAgent"].examples
+    assert "testers" in WALKED.examples("getTestersByAgent")
 
 
 def _documented_rows(path: Path) -> list[list[str]]:
