@@ -86,8 +86,8 @@ class RsgiBridge:
         delays: list[float] = []
         environ[DEFERRED_LATENCY] = delays
         if environ["PATH_INFO"].startswith(CONTROL_PREFIX):
-            # The control plane may take long (a large state document, a journal read that
-            # waits for the other worker): on a thread of its own, the API keeps answering.
+            # The control plane may take long (a large state document, a journal read of many
+            # entries): on a thread of its own, the API keeps answering.
             status, headers, chunks = await asyncio.get_running_loop().run_in_executor(
                 self._control_threads, self._call, environ
             )
