@@ -651,7 +651,7 @@ def test_delete_default_account__unknown_sids_get_invalid_api_key(client: FlaskC
 
     assert client.get("/__mock/default-account").get_json() is None
     assert dump(client)["default_account"] is None
-    for pod in ("in", "na"):
+    for pod in PODS:
         unknown = get_testers(client, SEED_AGENT, sid="UNLISTED", pod=pod)
         assert unknown.status_code == 401
         assert example_name(unknown) == "invalid_api_key"

@@ -51,7 +51,7 @@ headers = st.fixed_dictionaries(
             st.sampled_from(SPEC.all_example_names()).map(lambda name: f"example={name}"),
         ),
         "Content-Encoding": st.sampled_from(["gzip", "identity"]),
-        "Host": st.sampled_from(["rcs-api.na.kaleyra.ai", "rcs-api.in.kaleyra.io", "a, b", "localhost"]),
+        "Host": st.sampled_from([*SPEC.pod_hosts, "a, b", "localhost"]),  # every pod's hosts, two that are none
     },
 )
 body = st.one_of(
