@@ -50,6 +50,8 @@ SID = "HOSTILE"
 TESTERS_PATH = f"/in/v1/{SID}/rcs/agent/testersbyagent"
 GET_TESTERS = f"{TESTERS_PATH}?agent_number=48900"
 TESTER = SPEC.example("getTestersByAgent", "testers").value[0]
+IN_HOST, NA_HOST = (next(host for host, pod in SPEC.pod_hosts.items() if pod == wanted) for wanted in ("in", "na"))
+RATE_LIMITED_AGENT = next(agent for agent, name in SPEC.magic_agents().items() if name == "rate_limited")
 # A valid document for each control operation that takes a body, so that a body of exactly the
 # limit can be shown to be read whole (it is accepted) and one byte more to be refused.
 CONTROL_DOCUMENTS: dict[str, Any] = {
@@ -697,13 +699,13 @@ def conformance(target: Target) -> Check:
     # A field that may appear once, twice; Host missing or twice (RFC 9112 section 3.2: 400).
     send("api-key twice", request("GET", GET_TESTERS, [*h(), ("api-key", "other")]), 400, "RCS400")
     send("Content-Type twice", request("GET", GET_TESTERS, [*h(), ("Content-Type", "application/json")]), 400, "RCS400")
-    send("Host twice", request("GET", GET_TESTERS, [("Host", "rcs-api.in.kaleyra.io"), *h()]), 400, "RCS400")
+    send("Host twice", request("GET", GET_TESTERS, [("Host", IN_HOST), *h()]), 400, "RCS400")
     send("no Host", request("GET", GET_TESTERS, h()[1:]), 400, "RCS400")
     http10 = b"GET " + GET_TESTERS.encode() + b" HTTP/1.0\r\napi-key: " + KEY.encode() + b"\r\n\r\n"
     send("HTTP/1.0 without Host", http10, 200)
     # RFC 9112 section 3.2.2: the authority of an absolute-form target wins over Host.
-    absolute = f"http://rcs-api.na.kaleyra.ai/v1/{SID}/rcs/agent/testersbyagent?agent_number=48900"
-    send("absolute-form target", request("GET", absolute, [("Host", "rcs-api.in.kaleyra.io"), *h()[1:]]), 200)
+    absolute = f"http://{NA_HOST}/v1/{SID}/rcs/agent/testersbyagent?agent_number=48900"
+    send("absolute-form target", request("GET", absolute, [("Host", IN_HOST), *h()[1:]]), 200)
     if _journal_newest(target)["pod"] != "na":
         check.problems.append("an absolute-form target for the NA pod was answered as IN")
     # RFC 7240 section 2: the first of two preferences counts.
@@ -779,7 +781,7 @@ def conformance(target: Target) -> Check:
             "www-authenticate",
         ),
         ("a spoilt 405", request("DELETE", delete, [*h(), ("Prefer", "code=405")]), 405, "allow"),
-        ("a spoilt 429", request("GET", GET_TESTERS.replace("48900", "99429"), h()), 429, "retry-after"),
+        ("a spoilt 429", request("GET", GET_TESTERS.replace("48900", RATE_LIMITED_AGENT), h()), 429, "retry-after"),
     ]
     for what, raw, status, header in spoilt:
         answer = check.saw(target.send(raw))

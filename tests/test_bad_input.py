@@ -121,7 +121,7 @@ def headers(draw: st.DrawFn) -> dict[str, str]:
             )
         ),
         "Host": draw(
-            st.one_of(st.none(), st.none(), st.sampled_from(["rcs-api.na.kaleyra.ai", "localhost:8080"]), header_text)
+            st.one_of(st.none(), st.none(), st.sampled_from([*SPEC.pod_hosts, "localhost:8080"]), header_text)
         ),
     }
     return {k: v for k, v in chosen.items() if v is not None}
