@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from kaleyra_rcs import POD_BASE_URLS
-from mock_server.core import SpecIndex, default_seed_document
+from mock_server.core import PODS, SpecIndex, default_seed_document
 
 __all__ = [
     "CONTRACT_API_KEY",
@@ -35,10 +35,10 @@ __all__ = [
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"
 SPEC = SpecIndex.load(ROOT / "openapi.yaml")
-PODS = ("in", "na")
 CONTRACT_API_KEY = "contract-api-key"
 CONTRACT_SID = "CONTRACT-SID"
-GATED_OPERATIONS = ("getTestersByAgent", "deleteAgent")
+# Every canonical operation of the spec (a variant counts as the operation it is a variant of).
+GATED_OPERATIONS = tuple(dict.fromkeys(op.canonical for op in SPEC.operations.values()))
 
 
 def contract_seed() -> dict[str, Any]:

@@ -21,7 +21,7 @@ def test_load_seed__example_file_lays_over_the_default_seed() -> None:
     state = _load_seed(SPEC, ROOT / "examples" / "seed.yaml")
     assert state.default_account is not None
     assert state.default_account.agents["48900"][0]["id"] == "tester-1"
-    assert state.magic_agents["99502"] == "gateway_error"  # not named in the file: kept from the default seed
+    assert state.magic_agents == SPEC.magic_agents()  # the file names none: the default seed's, from the spec
     assert set(state.accounts) == {("na", "ACME"), ("in", "DISABLED"), ("na", "DISABLED")}
     assert state.accounts[("na", "ACME")].key_hashes == frozenset({hash_key("acme-test-key")})
 
@@ -46,31 +46,53 @@ def test_load_seed__json_file(tmp_path: Path) -> None:
     assert list(state.accounts) == [("in", "ONLY")]
 
 
+def _enum_rule(values: list[str]) -> str:
+    """How a refusal spells an enum rule: its JSON, cut at 120 characters."""
+    rule = json.dumps(values)
+    return rule if len(rule) <= 120 else rule[:120] + "…"
+
+
 @pytest.mark.parametrize(
-    "content",
+    ("content", "message"),
     [
-        "[1, 2]",
-        "accounts: [{pod: eu, sid: X}]",
-        "accounts: [{sid: X}, {sid: X}]",
-        "default_account: {agents: {'1': [{phoneno: 1}]}}",
-        "magic_agents: {'5': no_such_example}",
-        "surprise: true",
+        ("[1, 2]", "/: a seed file holds a JSON or YAML object"),
+        ("accounts: [{pod: eu, sid: X}]", '/accounts/0/pod: must satisfy enum ["in", "na", "*"]'),
+        ("accounts: [{sid: X}, {sid: X}]", "/accounts: an account (pod and SID) is listed twice"),
+        (
+            "default_account: {agents: {'1': [{phoneno: 1}]}}",
+            "/default_account/agents/1/0: 'test_status' is a required property",
+        ),
+        (
+            "magic_agents: {'5': no_such_example}",
+            "/magic_agents/5: must satisfy enum " + _enum_rule(SPEC.all_example_names()),
+        ),
+        (
+            "surprise: true",
+            "/: a property the schema does not allow "
+            "(allowed: version, default_account, accounts, deleted_default_agents, magic_agents)",
+        ),
     ],
 )
-def test_load_seed__invalid_file_is_refused(tmp_path: Path, content: str) -> None:
+def test_load_seed__invalid_file_is_refused(tmp_path: Path, content: str, message: str) -> None:
     seed = tmp_path / "seed.yaml"
     seed.write_text(content)
-    with pytest.raises(StateError):
+    with pytest.raises(StateError) as refused:
         _load_seed(SPEC, seed)
+    assert str(refused.value) == message
 
 
 @pytest.mark.parametrize(
-    "argv",
-    [["--workers", "0"], ["--journal-limit", "0"], ["--random-5xx", "2"], ["--latency-ms", "-1"]],
+    ("argv", "message"),
+    [
+        (["--workers", "0"], "--workers and --journal-limit must be at least 1"),
+        (["--journal-limit", "0"], "--workers and --journal-limit must be at least 1"),
+        (["--random-5xx", "2"], "--random-5xx must be between 0 and 1"),
+        (["--latency-ms", "-1"], "--latency-ms must be between 0 and 120000"),
+    ],
 )
-def test_main__bad_numbers_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_main__bad_numbers_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
-    assert "kaleyra-mock:" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"kaleyra-mock: {message}\n"
 
 
 def test_main__unreadable_seed_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
