@@ -4,7 +4,7 @@ Each check sends its requests to a running server, asserts the exact status and 
 every answer, and that a refused request changed nothing; it returns its figures and the
 problems it found (an empty list when every rule held). The lists it walks come from the two
 OpenAPI documents: every API operation that reads a body, every control operation with a
-request body. `soak/run.py` runs them long, `tests/test_soak.py` short.
+request body. `soak/run.py` runs them long, `tests/server/test_soak.py` short.
 """
 
 from __future__ import annotations

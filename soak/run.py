@@ -1,4 +1,4 @@
-"""`make soak`: the reliability figures, long versions (tests/test_soak.py runs short ones in
+"""`make soak`: the reliability figures, long versions (tests/server/test_soak.py runs short ones in
 `make test`). Every server it starts listens on 127.0.0.1 and is stopped; the whole run is bounded
 (about 75 s on 2 cores). Results: reports/soak.json; exit 1 when a rule is broken.
 

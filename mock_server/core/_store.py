@@ -100,7 +100,7 @@ class Control:
 class Store(Protocol):
     """What the engine, the control plane and the command line ask of a store; nothing else.
 
-    A new store (Redis, say) is one new file implementing this; `tests/test_store.py` runs
+    A new store (Redis, say) is one new file implementing this; `tests/store/test_store.py` runs
     its contract over every store."""
 
     kind: str

@@ -1,4 +1,4 @@
-"""The command line's own logic, without starting a server (tests/test_server.py does that)."""
+"""The command line's own logic, without starting a server (tests/server/test_server.py does that)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from mock_server._cli import _load_seed, main
 from mock_server.core import MemoryStore, SpecIndex, StateError, hash_key
 from mock_server.web import create_app
 from mock_server.web._http import is_loopback_host
+from tests._spec import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SPEC = SpecIndex.load()
 HEADERS = {"api-key": "acme-test-key", "Content-Type": "application/json"}
 

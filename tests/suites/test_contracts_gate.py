@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from contracts._support import GATED_OPERATIONS, PODS, SPEC, Observations, operation_of
+from tests._spec import ROOT
 
 
 @pytest.mark.parametrize(
@@ -62,7 +63,7 @@ def test_coverage_gate__fails_a_run_that_never_asks_for_some_documented_answers(
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "contracts", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
          "--deselect", "contracts/test_documented.py::test_every_named_answer__is_served_and_valid",

@@ -2,7 +2,7 @@
 `--control-plane` says otherwise, and no response ever grants a web page cross-origin access.
 
 The bind is checked through `main()` with serving and the port probe replaced, so nothing
-ever listens on a non-loopback address; the default loopback bind is tests/test_server.py's.
+ever listens on a non-loopback address; the default loopback bind is tests/server/test_server.py's.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""64 concurrent DELETEs of one agent through the whole in-process app (fast path, engine, store),
-on both stores: exactly one `agent_deleted`. Over HTTP with every worker: tests/test_soak.py."""
+"""64 concurrent DELETEs of one agent through the whole in-process app (API callable, engine, store),
+on both stores: exactly one `agent_deleted`. Over HTTP with every worker: tests/server/test_soak.py."""
 
 from __future__ import annotations
 

@@ -33,11 +33,11 @@ import pytest
 
 from kaleyra_rcs import AgentNotFound, AuthenticationError, KaleyraError, KaleyraRCS, TransportError
 from mock_server.core import PODS, SpecIndex
+from tests._spec import ROOT
 
 SPEC = SpecIndex.load()
 MAGIC = {name: agent for agent, name in SPEC.magic_agents().items()}  # {example name: the agent number asking for it}
 
-ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-live-" + secrets.token_hex(12)  # a new one each run: nothing can have it by chance
 WRONG = "sk-live-" + secrets.token_hex(12)
 NEEDLES = (KEY, KEY.removeprefix("sk-live-"), WRONG, WRONG.removeprefix("sk-live-"))

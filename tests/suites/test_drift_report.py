@@ -39,8 +39,8 @@ from contracts.live._drift import (
     mark_problems,
 )
 from contracts.live._probes import PROBES, DriftRun, LiveSettings, RateLimiter, SettingsError, redact
+from tests._spec import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 KEY, SID = CONTRACT_API_KEY, CONTRACT_SID
 START_DEADLINE_S = 20.0
 STOP_DEADLINE_S = 10.0

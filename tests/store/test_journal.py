@@ -2,7 +2,7 @@
 before the answer leaves, merged on read. What a client was answered is in the journal it reads
 next, whichever worker served either request, with nothing to wait for. And the look-ups a worker
 keeps follow every commit of another (PRAGMA data_version). The cross-process store contract is in
-tests/test_store.py; here are the files' own rules and the real server."""
+tests/store/test_store.py; here are the files' own rules and the real server."""
 
 from __future__ import annotations
 

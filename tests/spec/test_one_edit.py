@@ -19,7 +19,7 @@ from tools.readme import rendered
 
 NAME, CODE, CONSTANT, MAGIC = "agent_suspended", "RCS906", "AGENT_SUSPENDED", "99406"
 EXAMPLE = {
-    "summary": "Agent Suspended (400). Made up by tests/test_one_edit.py.",
+    "summary": "Agent Suspended (400). Made up by tests/spec/test_one_edit.py.",
     "x-assumed": "Made up: no document shows it.",
     "x-mock-magic-agent": MAGIC,
     "x-mock-when": "made up for the one-edit test",
@@ -85,7 +85,7 @@ def test_one_edit__the_suites_cover_it_without_being_told(copy: Path) -> None:
         [sys.executable, "tools/readme.py"], cwd=copy, env=env, capture_output=True, text=True, check=False
     )
     assert docs.returncode == 0, docs.stderr
-    suites = ["tests/test_api.py", "tests/test_readme.py", "tests/test_spec_vs_mock.py"]
+    suites = ["tests/mock/test_api.py", "tests/spec/test_readme.py", "tests/mock/test_spec_vs_mock.py"]
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", *suites],
         cwd=copy,

@@ -24,9 +24,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests._spec import ROOT
+
 pytestmark = pytest.mark.server
 
-ROOT = Path(__file__).resolve().parent.parent
 SID = "XXXXX6913850XXXX"
 KEY = "XXXXX3b8497f58a94e84b671aca43XXXX"
 HEADERS = {"Content-Type": "application/json", "api-key": KEY}
@@ -491,7 +492,7 @@ def test_state_file_survives_a_restart_and_sigterm(tmp_path: Path) -> None:
         assert client.delete(delete_url(first, "in", "48400")).status_code == 200
     assert first.exit_code == 0
     assert first.stop_seconds is not None
-    assert first.stop_seconds < 3  # both workers were up: a graceful stop, no kill timeout
+    assert first.stop_seconds < 3, first.banner  # both workers were up: a graceful stop, no kill timeout
     assert not any("Killing worker" in line for line in first.banner)
     assert len(first.worker_pids) == 2
     assert not any(Path(f"/proc/{pid}").exists() for pid in first.worker_pids)  # no worker outlives the server
@@ -509,7 +510,7 @@ def test_state_file_survives_a_restart_and_sigterm(tmp_path: Path) -> None:
         assert client.delete(delete_url(second, "in", "48400")).status_code == 200
     assert second.exit_code == 0
     assert second.stop_seconds is not None
-    assert second.stop_seconds < 3
+    assert second.stop_seconds < 3, second.banner
     assert state.is_file()
 
 
