@@ -141,9 +141,9 @@ def _prepare_store(args: argparse.Namespace, db_path: Path, seed: StateData) -> 
     store: Store = SqliteStore(db_path, journal_limit=args.journal_limit)  # the Store interface from here on
     try:
         resumed = args.state is not None and store.is_initialized()
+        if not resumed:  # the state first: the seed marks the file initialized, so a kill between
+            store.load(seed)  # the two leaves a file the next start seeds again, never an empty one
         store.set_seed(seed)  # on a resumed file the new seed is what `reset` goes back to
-        if not resumed:
-            store.load(seed)
         store.disarm("scenario", None)
         store.disarm("fault", None)
         standing = []

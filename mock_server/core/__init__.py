@@ -24,9 +24,6 @@ from ._state import (
 from ._store import DEFAULT_JOURNAL_LIMIT, AccountInfo, Armed, Control, MemoryStore, Store
 
 __all__ = [
-    "Scenario",
-    "scenario_table",
-    "scenarios",
     "CONTROL_SPEC_PATH",
     "DEFAULT_JOURNAL_LIMIT",
     "FAULT_KINDS",
@@ -48,6 +45,7 @@ __all__ = [
     "MockConfig",
     "Operation",
     "Pod",
+    "Scenario",
     "SpecIndex",
     "SqliteStore",
     "StateData",
@@ -63,6 +61,8 @@ __all__ = [
     "mock_error_body",
     "pod_from_host",
     "resolve_pod",
+    "scenario_table",
+    "scenarios",
     "state_validator",
     "strict_json",
     "too_deep",

@@ -25,8 +25,8 @@ __all__ = [
     "ApiRequest",
     "ApiResponse",
     "Engine",
-    "is_json_media_type",
     "MockConfig",
+    "is_json_media_type",
     "mock_error_body",
 ]
 

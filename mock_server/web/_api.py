@@ -25,18 +25,24 @@ from ._http import (
     parse_query,
     read_body,
     request_problem,
+    route_path,
     status_line,
     wsgi_response,
 )
 
-__all__ = ["ApiApp", "WSGIApp", "api_rules"]
+__all__ = ["ApiApp", "PodConverter", "api_rules"]
 
 log = logging.getLogger("mock_server")
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
 _TEMPLATE = re.compile(r"\{(\w+)\}")
 _POD_PREFIX = "pod_prefix"
+_CACHED_PATH = 512
+
+
+class PodConverter(BaseConverter):
+    """A pod's name as a path segment: the /in and /na prefixes, and the control plane's accounts."""
+
+    regex = "(?:" + "|".join(re.escape(pod) for pod in PODS) + ")"
 
 
 def api_rules(spec: SpecIndex) -> tuple[dict[str, dict[str, str]], dict[str, type[BaseConverter]]]:
@@ -48,8 +54,7 @@ def api_rules(spec: SpecIndex) -> tuple[dict[str, dict[str, str]], dict[str, typ
     `.../agent/testersbyagent` is that path's 405, not a delete of agent "testersbyagent".
     Such a segment gets a converter that refuses those literals.
     """
-    pods = "|".join(re.escape(pod) for pod in PODS)
-    converters: dict[str, type[BaseConverter]] = {"pod": _converter(f"(?:{pods})")}
+    converters: dict[str, type[BaseConverter]] = {"pod": PodConverter}
     rules: dict[str, dict[str, str]] = {}
     split = [path.split("/") for path in spec.paths]
     for parts in split:
@@ -106,13 +111,15 @@ class ApiApp:
                 url_map.add(Rule(template, methods=list(ops), endpoint=rule))
         self.routes: MapAdapter = url_map.bind("mock")
         # werkzeug's matcher walks the rules segment by segment (about 8 µs a request here, a
-        # fifth of a GET); clients repeat their paths, so the answers for recent ones are kept.
-        # Only matches are kept (lru_cache does not keep an exception): a 404 is matched anew.
-        self._match = functools.lru_cache(maxsize=4096)(self.routes.match)
+        # fifth of a GET); clients repeat their paths, so the answers for recent ones are kept,
+        # never mutated. Only matches are kept (lru_cache keeps no exception: a 404 is matched
+        # anew), and only of paths up to _CACHED_PATH characters: 4,096 long URLs would hold
+        # hundreds of MB.
+        self._cached_match = functools.lru_cache(maxsize=4096)(self.routes.match)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "")
-        path = "/" + environ.get("PATH_INFO", "").lstrip("/")  # as werkzeug routes it
+        path = route_path(environ)
         try:
             response = self._answer(environ, method, path)
         except Exception as exc:  # a bug in the mock, never a scenario: the traceback goes to the log
@@ -127,9 +134,10 @@ class ApiApp:
         if problem is not None:
             return self.engine.unreadable(problem.status, method, path, self._pod(environ, None, path), problem.detail)
         try:
-            if method != method.upper():  # RFC 9110 section 9.1: methods are case-sensitive; werkzeug upper-cases
+            # RFC 9110 section 9.1: methods are case-sensitive (werkzeug upper-cases them); none is no method
+            if not method or method != method.upper():
                 raise MethodNotAllowed(valid_methods=self.routes.allowed_methods(path) or None)
-            rule, args = self._match(path, method)
+            rule, args = (self._cached_match if len(path) <= _CACHED_PATH else self.routes.match)(path, method)
         except MethodNotAllowed as exc:
             if not exc.valid_methods:  # an unknown path stays a 404
                 return self._reject("not_found", environ, method, path)

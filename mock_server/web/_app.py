@@ -11,11 +11,9 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import BaseConverter
 
 from ..core import (
     INVALID_JSON,
-    PODS,
     ControlError,
     ControlPlane,
     Engine,
@@ -30,7 +28,7 @@ from ..core import (
     state_validator,
     strict_json,
 )
-from ._api import ApiApp
+from ._api import ApiApp, PodConverter
 from ._http import (
     ConnectionDropped,
     Unreadable,
@@ -40,16 +38,13 @@ from ._http import (
     is_loopback_host,
     read_body,
     request_problem,
+    route_path,
     wsgi_response,
 )
 
 __all__ = ["ConnectionDropped", "MockApp", "MockHandle", "create_app"]
 
 log = logging.getLogger("mock_server")
-
-
-class _PodConverter(BaseConverter):
-    regex = "(?:" + "|".join(PODS) + ")"
 
 
 @dataclass(frozen=True)
@@ -74,7 +69,7 @@ class MockApp(Flask):
     api: ApiApp
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if is_control_path("/" + environ.get("PATH_INFO", "").lstrip("/")):
+        if is_control_path(route_path(environ)):
             return super().wsgi_app(environ, start_response)
         return self.api(environ, start_response)
 
@@ -104,18 +99,20 @@ def create_app(
     handle = MockHandle(Engine(spec, store, config), ControlPlane(spec, store), store, spec, config)
 
     app = MockApp("mock_server")
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # OPTIONS is a method the control plane does not take
     app.api = ApiApp(handle.engine, spec, config.default_pod)
-    app.url_map.converters["pod"] = _PodConverter
+    app.url_map.converters["pod"] = PodConverter
     app.url_map.merge_slashes = False
     app.url_map.redirect_defaults = False
     app.extensions["kaleyra_mock"] = handle
-    app.register_blueprint(_control_blueprint(handle, enabled=control_plane, loopback_hosts_only=loopback_hosts_only))
-    _register_error_handlers(app)
+    app.register_blueprint(_control_blueprint(handle))
+    _register_error_handlers(app, enabled=control_plane, loopback_hosts_only=loopback_hosts_only)
     return app
 
 
-def _register_error_handlers(app: Flask) -> None:
-    """Flask sees only control paths: its refusals use MOCK codes and stay out of the API journal."""
+def _register_error_handlers(app: Flask, *, enabled: bool, loopback_hosts_only: bool) -> None:
+    """Flask sees only control paths: its refusals use MOCK codes and stay out of the API journal.
+    They come before routing, so a path or method the control plane lacks is refused alike."""
 
     def refuse_method(allow: list[str]) -> Response:
         response = _control_error(ControlError(405, "this method is not allowed on this control path (see Allow)"))
@@ -133,6 +130,17 @@ def _register_error_handlers(app: Flask) -> None:
             allow = sorted(app.url_map.bind_to_environ(environ).allowed_methods())
             if allow:  # an unknown path stays a 404
                 return refuse_method(allow)
+        refused = _browser_guard(loopback_hosts_only)
+        if refused is not None:
+            return _control_error(refused)
+        if not enabled:
+            body = mock_error_body(
+                "MOCK403",
+                "Control plane disabled",
+                "CONTROL_PLANE_DISABLED",
+                "the server is bound to a non-loopback address; start it with --control-plane to enable",
+            )
+            return Response(body, status=403, content_type="application/json")
         return None
 
     @app.errorhandler(NotFound)
@@ -215,24 +223,9 @@ def _browser_guard(loopback_hosts_only: bool) -> ControlError | None:
     return None
 
 
-def _control_blueprint(handle: MockHandle, *, enabled: bool, loopback_hosts_only: bool) -> Blueprint:
+def _control_blueprint(handle: MockHandle) -> Blueprint:
     bp = Blueprint("control", __name__, url_prefix="/__mock")
     cp = handle.control
-
-    @bp.before_request
-    def guard() -> Response | None:
-        refused = _browser_guard(loopback_hosts_only)
-        if refused is not None:
-            return _control_error(refused)
-        if not enabled:
-            body = mock_error_body(
-                "MOCK403",
-                "Control plane disabled",
-                "CONTROL_PLANE_DISABLED",
-                "the server is bound to a non-loopback address; start it with --control-plane to enable",
-            )
-            return Response(body, status=403, content_type="application/json")
-        return None
 
     @bp.errorhandler(ControlError)
     def refused(exc: ControlError) -> Response:

@@ -9,10 +9,11 @@ plane they belong to; their messages name the rule, never the refused value.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
@@ -27,6 +28,7 @@ __all__ = [
     "MAX_BODY",
     "ConnectionDropped",
     "Unreadable",
+    "WSGIApp",
     "api_key",
     "content_length",
     "crash_response",
@@ -37,11 +39,13 @@ __all__ = [
     "query_is_utf8",
     "read_body",
     "request_problem",
+    "route_path",
     "status_line",
     "wsgi_response",
 ]
 
 MAX_BODY = 8 * 1024 * 1024
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 # Set by a server that reads the body itself before calling the app (`_rsgi.py`): why it
 # refused the body ("too_large", "timeout", "incomplete"). The app answers 413, 408 or 400.
@@ -81,16 +85,30 @@ def is_control_path(path: str) -> bool:
     return path.startswith(CONTROL_PREFIX) or path == CONTROL_PREFIX.rstrip("/")
 
 
+def route_path(environ: dict[str, Any]) -> str:
+    """The path as the routes see it: PATH_INFO's bytes read as UTF-8 (WSGI hands them over as
+    latin-1 text), leading slashes folded into one, as werkzeug routes. Every plane and the
+    server decide on this one string."""
+    raw: str = environ.get("PATH_INFO", "")
+    if not raw.isascii():
+        with contextlib.suppress(UnicodeError):  # not UTF-8: request_problem refuses it anyway
+            raw = raw.encode("latin-1").decode("utf-8")
+    return "/" + raw.lstrip("/")
+
+
 def parse_query(query: str) -> tuple[tuple[str, str], ...]:
-    """Name-value pairs in order, blanks kept, as werkzeug reads `request.args`. A query with
+    """Name-value pairs in order, blanks kept, as werkzeug reads `request.args`: the bytes are
+    UTF-8 (WSGI hands them over as latin-1 text), then percent-escapes are decoded. A query with
     nothing to decode (the usual one) is split by hand: parse_qsl costs several times more."""
+    if not query.isascii():
+        query = query.encode("latin-1").decode("utf-8", "replace")  # request_problem refused the rest
     if "%" in query or "+" in query:
         return tuple(parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"))
     return tuple((name, value) for name, _, value in (part.partition("=") for part in query.split("&") if part))
 
 
 def query_is_utf8(query: str) -> bool:
-    """Percent-escapes decode to UTF-8 (WSGI hands the query over as latin-1 text)."""
+    """Its bytes and its percent-escapes decode to UTF-8 (WSGI hands the query over as latin-1 text)."""
     try:
         unquote_to_bytes(query.encode("latin-1")).decode("utf-8")
     except UnicodeError:

@@ -21,28 +21,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 from typing import Any
 
 from ._http import (
     BODY_PROBLEM,
-    CONTROL_PREFIX,
     DEFERRED_LATENCY,
     MAX_BODY,
     ConnectionDropped,
+    WSGIApp,
     content_length,
     crash_response,
     has_body,
+    is_control_path,
+    route_path,
     wsgi_response,
 )
 
 __all__ = ["RsgiBridge"]
 
 log = logging.getLogger("mock_server")
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 # Methods whose body the app may read. A GET or DELETE body has no meaning here (RFC 9110
 # section 9.3) and is never waited for: a client cannot stall the mock with one.
@@ -85,7 +85,7 @@ class RsgiBridge:
         environ["wsgi.input"] = BytesIO(body)
         delays: list[float] = []
         environ[DEFERRED_LATENCY] = delays
-        if environ["PATH_INFO"].startswith(CONTROL_PREFIX):
+        if is_control_path(route_path(environ)):
             # The control plane may take long (a large state document, a journal read of many
             # entries): on a thread of its own, the API keeps answering.
             status, headers, chunks = await asyncio.get_running_loop().run_in_executor(
@@ -108,7 +108,7 @@ class RsgiBridge:
             "REQUEST_METHOD": scope.method,
             "SCRIPT_NAME": "",
             "PATH_INFO": scope.path.encode("utf-8").decode("latin-1"),
-            "QUERY_STRING": scope.query_string,
+            "QUERY_STRING": scope.query_string.encode("utf-8").decode("latin-1"),  # WSGI: the bytes as latin-1
             "SERVER_NAME": server,
             "SERVER_PORT": port,
             "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",

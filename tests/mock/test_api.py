@@ -1002,3 +1002,44 @@ def test_post_testers_by_agent__a_body_is_checked_even_when_the_query_has_the_nu
 ) -> None:
     resp = send(client, "POST", "/in/v1/S/rcs/agent/testersbyagent" + query, data=json.dumps(payload))
     assert resp.headers["X-Mock-Example"] == name
+
+
+def test_get_testers_by_agent__a_sid_that_is_not_ascii_finds_its_account(client: FlaskClient) -> None:
+    """WSGI hands the path over as latin-1 text of its bytes: the SID is read as UTF-8, as the
+    control plane reads it, so the account put under it is the one answering."""
+    put_account(client, "%C3%A9", api_keys=["secret-1"], agents={"111": []})
+    resp = client.get(
+        "/in/v1/%C3%A9/rcs/agent/testersbyagent?agent_number=111", headers={**HEADERS, "api-key": "secret-1"}
+    )
+    assert (resp.status_code, body(resp)) == (200, [])
+    entry = control(client, "GET", "/journal")[0]
+    assert (entry["sid"], entry["path"]) == ("é", "/in/v1/é/rcs/agent/testersbyagent")
+
+
+def test_get_testers_by_agent__a_query_that_is_not_ascii_is_read_as_utf8(client: FlaskClient) -> None:
+    resp = client.get("/in/v1/S/rcs/agent/testersbyagent?agent_number=%C3%A9", headers=HEADERS)
+    assert resp.headers["X-Mock-Example"] == "agent_not_found"
+    assert control(client, "GET", "/journal")[0]["agent_number"] == "é"
+
+
+def test_api__a_request_without_a_method_is_405(client: FlaskClient) -> None:
+    environ = {"REQUEST_METHOD": "", "PATH_INFO": "/in/v1/S/rcs/agent/48400", "SERVER_PROTOCOL": "HTTP/1.1"}
+    started: list[str] = []
+    answer = b"".join(
+        client.application.wsgi_app({**environ, "HTTP_HOST": "127.0.0.1"}, lambda s, h, e=None: started.append(s))
+    )
+    assert started == ["405 METHOD NOT ALLOWED"]
+    assert json.loads(answer)["code"] == "RCS405"
+
+
+def test_api__long_paths_are_routed_but_not_kept(client: FlaskClient) -> None:
+    """The route cache keys on the path: a path past 512 characters is matched each time, so
+    4,096 long URLs cannot hold hundreds of MB."""
+    routes = client.application.api._cached_match  # type: ignore[attr-defined]
+    before = routes.cache_info().currsize
+    long_sid = "S" * 600
+    put_account(client, long_sid, agents={"1": []})
+    assert body(get_testers(client, "1", sid=long_sid)) == []
+    assert routes.cache_info().currsize == before
+    get_testers(client, "48900")
+    assert routes.cache_info().currsize == before + 1

@@ -117,3 +117,26 @@ def test_main__unreadable_seed_exits_2(tmp_path: Path, capsys: pytest.CaptureFix
 )
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback_host(host) is loopback
+
+
+def test_prepare_store__a_start_killed_between_state_and_seed_is_seeded_again(tmp_path: Path) -> None:
+    """The state is written before the seed that marks a file initialized: a start killed in
+    between leaves a file the next start seeds again, never one that resumes an empty state."""
+    from mock_server._cli import _prepare_store, build_parser
+    from mock_server.core import SqliteStore, StateData, default_seed_document, state_validator
+
+    path = tmp_path / "state.sqlite3"
+    seed = StateData.from_document(default_seed_document(SPEC), state_validator(SPEC))
+    killed = SqliteStore(path)
+    killed.load(StateData())  # what a start had written when it was killed
+    killed.close()
+    args = build_parser().parse_args(["--state", str(path)])
+
+    assert _prepare_store(args, path, seed) is False  # not initialized: seeded again
+    store = SqliteStore(path)
+    try:
+        assert store.is_initialized()
+        assert store.dump().to_document() == seed.to_document()
+    finally:
+        store.close()
+    assert _prepare_store(args, path, seed) is True

@@ -595,3 +595,16 @@ def test_connection_reset__leaves_no_traceback_in_the_log() -> None:
     output = "".join(server.banner) + "".join(server.stderr)
     assert "Traceback" not in output
     assert "ConnectionDropped" not in output
+
+
+def test_get_testers_by_agent__raw_utf8_in_the_query_reads_as_in_process(server: Server) -> None:
+    """Bytes a client sends unescaped (`?agent_number=é`) reach the mock as the WSGI app reads
+    them in-process: UTF-8, not refused as if they were not."""
+    from soak._wire import exchange
+
+    target = f"/in/v1/{SID}/rcs/agent/testersbyagent?agent_number=é"
+    head = f"GET {target} HTTP/1.1\r\nHost: {server.host}\r\napi-key: {KEY}\r\nConnection: close\r\n\r\n"
+    answer = exchange(server.host, httpx.URL(server.base).port or 80, head.encode("utf-8"))
+    assert (answer.status, answer.header("X-Mock-Example")) == (400, "agent_not_found")
+    journal = httpx.get(server.url("/__mock/journal"), params={"limit": 1}, timeout=TIMEOUT).json()
+    assert journal[0]["agent_number"] == "é"
