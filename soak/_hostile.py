@@ -60,6 +60,8 @@ CONTROL_DOCUMENTS: dict[str, Any] = {
     "putAccount": {"rcs_enabled": True, "agents": {"48900": []}},
     "putAgent": {"testers": [TESTER]},
     "addTester": TESTER,
+    "putDefaultAgent": {"testers": [TESTER]},
+    "addDefaultTester": TESTER,
     "armScenario": {"scenario": "gateway_error", "times": 1},
     "armFault": {"fault": "latency", "times": 1, "params": {"ms": 1}},
 }
@@ -386,14 +388,17 @@ def depth(target: Target, depths: tuple[int, ...] = (100, 300, 1_000, 100_000)) 
     _prepare(target)
     # A tester may carry extra fields: the deepest place each document can hold data, and how
     # many levels the document itself takes around that tester.
-    room = {"putAgent": 3, "addTester": 1, "putDefaultAccount": 4, "putAccount": 4, "putState": 5}
+    room = {"putAgent": 3, "putDefaultAgent": 3, "addTester": 1, "addDefaultTester": 1, "putDefaultAccount": 4}
+    room.update({"putAccount": 4, "putState": 5})
 
     def document(op_id: str, levels: int) -> bytes:
         extra = f'"extra": {_nested_json(levels).decode()}'
         tester = json.dumps(TESTER)[:-1] + ", " + extra + "}"
         docs = {
             "putAgent": '{"testers": [' + tester + "]}",
+            "putDefaultAgent": '{"testers": [' + tester + "]}",
             "addTester": tester,
+            "addDefaultTester": tester,
             "putDefaultAccount": '{"agents": {"48900": [' + tester + "]}}",
             "putAccount": '{"agents": {"48900": [' + tester + "]}}",
             "putState": '{"version": 1, "default_account": {"agents": {"48900": [' + tester + "]}}}",

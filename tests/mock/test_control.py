@@ -190,6 +190,10 @@ ROUTED_ANSWERS = {
     "getDefaultAccount": 200,
     "putDefaultAccount": 200,
     "deleteDefaultAccount": 200,
+    "putDefaultAgent": 404,  # the default account was just deleted
+    "removeDefaultAgent": 404,
+    "addDefaultTester": 400,  # {} is no tester
+    "removeDefaultTester": 404,
     "getAccount": 404,  # not listed yet
     "putAccount": 200,
     "deleteAccount": 200,
