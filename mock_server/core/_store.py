@@ -136,7 +136,8 @@ class Store(Protocol):
     def arm(self, armed: Armed) -> Armed: ...
     def disarm(self, kind: ArmedKind, armed_id: int | None) -> int: ...
     def set_standing_faults(self, faults: Sequence[Armed]) -> None:
-        """Faults of the command line: armed now, and again after every reset."""
+        """Faults of the command line: armed now, and again after every reset. Meant to be called
+        once, before serving (the CLI does): a second call arms its faults beside the first's."""
         ...
 
     def record(self, entry: dict[str, Any]) -> None:
