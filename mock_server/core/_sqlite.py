@@ -408,7 +408,9 @@ class SqliteStore:
             self._write_state(db, self._seed(db))
             db.execute("DELETE FROM armed")
             self._arm_standing(db)
-        self._journal.clear()
+            # Before the commit: every answer given on the new state lands after the clear, as
+            # with MemoryStore's one lock (an answer in flight on the old state may land after it).
+            self._journal.clear()
 
     def _read_state(self, db: sqlite3.Connection) -> StateData:
         rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
