@@ -34,6 +34,7 @@ from ._store import (
     filter_journal,
     standing_armed,
     template_agent,
+    unlisted_account,
 )
 
 __all__ = ["SqliteStore"]
@@ -246,10 +247,7 @@ class SqliteStore:
         )
         if row is not None:
             return AccountInfo(sid, True, bool(row[0]), frozenset(json.loads(row[1])))
-        default = self._kept_control().default_account
-        if default is None:
-            return None
-        return AccountInfo(sid, False, default.rcs_enabled, default.key_hashes)
+        return unlisted_account(sid, self._kept_control().default_account)
 
     def account_for_key(self, pod: str, key_hash: str) -> str | None:
         """Kept like the other look-ups, and searched by SQLite itself: one Python parse per

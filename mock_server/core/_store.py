@@ -30,6 +30,7 @@ __all__ = [
     "filter_journal",
     "standing_armed",
     "template_agent",
+    "unlisted_account",
 ]
 
 T = TypeVar("T")
@@ -179,6 +180,11 @@ def template_agent(default: AccountData | None, agent: str) -> list[dict[str, An
     return None if default is None else default.agents.get(agent)
 
 
+def unlisted_account(sid: str, default: AccountData | None) -> AccountInfo | None:
+    """What an unlisted SID is, for every store: the default account under that SID, or none."""
+    return None if default is None else AccountInfo(sid, False, default.rcs_enabled, default.key_hashes)
+
+
 def standing_armed(faults: Sequence[Armed]) -> list[Armed]:
     """Standing faults as every store keeps them: unlimited, unmatched, with their params."""
     return [Armed(0, "fault", f.name, None, params=dict(f.params)) for f in faults]
@@ -247,10 +253,7 @@ class MemoryStore:
             acc = self._state.accounts.get((pod, sid))
             if acc is not None:
                 return AccountInfo(sid, True, acc.rcs_enabled, acc.key_hashes)
-            default = self._state.default_account
-            if default is None:
-                return None
-            return AccountInfo(sid, False, default.rcs_enabled, default.key_hashes)
+            return unlisted_account(sid, self._state.default_account)
 
     def account_for_key(self, pod: str, key_hash: str) -> str | None:
         with self._lock:
