@@ -51,7 +51,7 @@ TESTERS_PATH = f"/in/v1/{SID}/rcs/agent/testersbyagent"
 GET_TESTERS = f"{TESTERS_PATH}?agent_number=48900"
 TESTER = SPEC.example("getTestersByAgent", "testers").value[0]
 IN_HOST, NA_HOST = (next(host for host, pod in SPEC.pod_hosts.items() if pod == wanted) for wanted in ("in", "na"))
-RATE_LIMITED_AGENT = next(agent for agent, name in SPEC.magic_agents().items() if name == "rate_limited")
+RATE_LIMITED_AGENT = next(agent for agent, name in SPEC.magic_agents.items() if name == "rate_limited")
 # A valid document for each control operation that takes a body, so that a body of exactly the
 # limit can be shown to be read whole (it is accepted) and one byte more to be refused.
 CONTROL_DOCUMENTS: dict[str, Any] = {

@@ -7,7 +7,7 @@ spec's examples, so the spec and the mock cannot drift apart.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,18 @@ def _pod_hosts(document: Mapping[str, Any]) -> dict[str, Pod]:
     return hosts
 
 
+def _magic_agents(operations: Iterable[Operation]) -> dict[str, str]:
+    """In number order; a number given to two examples makes the spec fail to load."""
+    magic: dict[str, str] = {}
+    for op in operations:
+        for example in op.examples.values():
+            if example.magic_agent is None:
+                continue
+            if magic.setdefault(example.magic_agent, example.name) != example.name:
+                raise ValueError(f"x-mock-magic-agent {example.magic_agent} names two examples")
+    return dict(sorted(magic.items()))
+
+
 class SpecIndex:
     """Operations and examples of one OpenAPI document, resolved once at start-up."""
 
@@ -109,6 +121,8 @@ class SpecIndex:
                 self._add_operation(path, method.upper(), op)
         # The spec's paths in its order, each once: what the web layer routes.
         self.paths: tuple[str, ...] = tuple(dict.fromkeys(op.path for op in self.operations.values()))
+        # {agent number: example name}, from the examples' `x-mock-magic-agent`: the default seed's.
+        self.magic_agents = _magic_agents(self.operations.values())
         # The answers a request gets before (or without) an operation: routing, and refusals.
         for ref_name, status in (("NotFound", 404), ("MethodNotAllowed", 405)):
             for name, example in self._examples_of(status, document["components"]["responses"][ref_name]):
@@ -201,17 +215,6 @@ class SpecIndex:
             if example.status == status and status not in (404, 405):
                 return example
         return self.shared["bad_request"]
-
-    def magic_agents(self) -> dict[str, str]:
-        """{agent number: example name}, from the examples' `x-mock-magic-agent`: the default seed's."""
-        magic: dict[str, str] = {}
-        for op in self.operations.values():
-            for example in op.examples.values():
-                if example.magic_agent is None:
-                    continue
-                if magic.setdefault(example.magic_agent, example.name) != example.name:
-                    raise ValueError(f"x-mock-magic-agent {example.magic_agent} names two examples")
-        return dict(sorted(magic.items()))
 
     def all_example_names(self) -> list[str]:
         names: dict[str, None] = {}

@@ -225,7 +225,7 @@ def default_seed_document(spec: SpecIndex) -> dict[str, Any]:
         },
         "accounts": [],
         "deleted_default_agents": [],
-        "magic_agents": spec.magic_agents(),
+        "magic_agents": dict(spec.magic_agents),
     }
 
 

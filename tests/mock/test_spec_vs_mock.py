@@ -26,7 +26,7 @@ SPEC = SpecIndex.load()
 OPERATIONS = list(SPEC.operations.values())
 KEY = {"api-key": "k"}
 JSON = {"Content-Type": "application/json"}
-MAGIC = list(SPEC.magic_agents())
+MAGIC = list(SPEC.magic_agents)
 
 # Path parameters as a client might send them: plain, magic, the words the routes treat
 # apart, and the hostile ones (an encoded slash, bytes that are not UTF-8, an empty one).

@@ -21,7 +21,7 @@ def test_load_seed__example_file_lays_over_the_default_seed() -> None:
     state = _load_seed(SPEC, ROOT / "examples" / "seed.yaml")
     assert state.default_account is not None
     assert state.default_account.agents["48900"][0]["id"] == "tester-1"
-    assert state.magic_agents == SPEC.magic_agents()  # the file names none: the default seed's, from the spec
+    assert state.magic_agents == SPEC.magic_agents  # the file names none: the default seed's, from the spec
     assert set(state.accounts) == {("na", "ACME"), ("in", "DISABLED"), ("na", "DISABLED")}
     assert state.accounts[("na", "ACME")].key_hashes == frozenset({hash_key("acme-test-key")})
 

@@ -36,7 +36,7 @@ from mock_server.core import PODS, SpecIndex
 from tests._spec import ROOT
 
 SPEC = SpecIndex.load()
-MAGIC = {name: agent for agent, name in SPEC.magic_agents().items()}  # {example name: the agent number asking for it}
+MAGIC = {name: agent for agent, name in SPEC.magic_agents.items()}  # {example name: the agent number asking for it}
 
 KEY = "sk-live-" + secrets.token_hex(12)  # a new one each run: nothing can have it by chance
 WRONG = "sk-live-" + secrets.token_hex(12)
