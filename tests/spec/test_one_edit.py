@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -98,3 +99,12 @@ def test_one_edit__the_suites_cover_it_without_being_told(copy: Path) -> None:
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     covered = [line for line in run.stdout.splitlines() if line.startswith("PASSED") and NAME in line]
     assert len(covered) >= 3, run.stdout[-4000:]
+
+
+def test_one_edit__a_magic_agent_given_to_two_examples_fails_the_load() -> None:
+    doc: Any = yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8"))
+    examples = doc["components"]["examples"]
+    taken = next(ex["x-mock-magic-agent"] for ex in examples.values() if "x-mock-magic-agent" in ex)
+    examples["gateway_error"]["x-mock-magic-agent"] = taken
+    with pytest.raises(ValueError, match=f"x-mock-magic-agent {taken} names two examples"):
+        SpecIndex(doc)
