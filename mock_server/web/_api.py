@@ -99,7 +99,6 @@ class ApiApp:
 
     def __init__(self, engine: Engine, spec: SpecIndex, default_pod: Pod) -> None:
         self.engine = engine
-        self.spec = spec
         self.default_pod = default_pod
         self.pod_hosts = spec.pod_hosts
         rules, converters = api_rules(spec)
@@ -132,7 +131,7 @@ class ApiApp:
     def _answer(self, environ: dict[str, Any], method: str, path: str) -> ApiResponse:
         problem = request_problem(environ)
         if problem is not None:
-            return self.engine.unreadable(problem.status, method, path, self._pod(environ, None, path), problem.detail)
+            return self.engine.unreadable(problem.status, method, path, self._pod(environ, path), problem.detail)
         try:
             # RFC 9110 section 9.1: methods are case-sensitive (werkzeug upper-cases them); none is no method
             if not method or method != method.upper():
@@ -144,7 +143,7 @@ class ApiApp:
             return self._reject("method_not_allowed", environ, method, path, sorted(exc.valid_methods))
         except (NotFound, RequestRedirect):
             return self._reject("not_found", environ, method, path)
-        pod = self._pod(environ, args.get(_POD_PREFIX), path)
+        pod = self._pod(environ, path)
         try:
             body = read_body(environ) if method == "POST" else b""
         except Unreadable as exc:
@@ -169,12 +168,11 @@ class ApiApp:
     def _reject(
         self, name: str, environ: dict[str, Any], method: str, path: str, allow: list[str] | None = None
     ) -> ApiResponse:
-        pod = self._pod(environ, None, path)
+        pod = self._pod(environ, path)
         return self.engine.reject(name, method, path, pod, api_key(environ), allow or ())
 
-    def _pod(self, environ: dict[str, Any], prefix: str | None, path: str) -> Pod:
-        """By Host, else by the /in or /na prefix (also on a path no operation takes), else the default."""
-        if prefix is None:
-            first = path.split("/", 2)[1]
-            prefix = first if first in PODS else None
+    def _pod(self, environ: dict[str, Any], path: str) -> Pod:
+        """By Host, else by the /in or /na prefix (a path no operation takes has one too), else the
+        default. The prefix is read off the path, matched or not: the route's own copy is the same."""
+        prefix = path.split("/", 2)[1]
         return resolve_pod(environ.get("HTTP_HOST"), prefix, self.default_pod, self.pod_hosts)
