@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = build_parser().parse_args(argv)
     err = sys.stderr
-    from .web._http import is_loopback_host
+    from .web import is_loopback_host
     from .web._server import DEFAULT_READ_TIMEOUT, WorkerSettings, serve
 
     read_timeout = DEFAULT_READ_TIMEOUT if args.read_timeout is None else args.read_timeout

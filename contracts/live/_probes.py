@@ -9,7 +9,6 @@ AND `KALEYRA_ALLOW_DESTRUCTIVE=1` AND `KALEYRA_DELETE_AGENT_NUMBER` names the ag
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import time
@@ -19,6 +18,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+
+from mock_server.web import is_loopback_host
 
 from ._drift import NA_HOSTS, Answer, Evidence
 
@@ -56,13 +57,8 @@ class SettingsError(ValueError):
 
 
 def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """The mock's own rule of what is loopback, for a base URL."""
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:

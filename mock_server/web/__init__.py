@@ -2,6 +2,15 @@
 
 from ._api import ApiApp, api_rules
 from ._app import ConnectionDropped, MockApp, MockHandle, create_app
-from ._http import MAX_BODY
+from ._http import MAX_BODY, is_loopback_host
 
-__all__ = ["MAX_BODY", "ApiApp", "ConnectionDropped", "MockApp", "MockHandle", "api_rules", "create_app"]
+__all__ = [
+    "MAX_BODY",
+    "ApiApp",
+    "ConnectionDropped",
+    "MockApp",
+    "MockHandle",
+    "api_rules",
+    "create_app",
+    "is_loopback_host",
+]

@@ -9,8 +9,7 @@ import pytest
 
 from mock_server._cli import _load_seed, main
 from mock_server.core import MemoryStore, SpecIndex, StateError, hash_key
-from mock_server.web import create_app
-from mock_server.web._http import is_loopback_host
+from mock_server.web import create_app, is_loopback_host
 from tests._spec import ROOT
 
 SPEC = SpecIndex.load()
