@@ -58,11 +58,9 @@ class ResponseContract:
 class Spec:
     """One openapi.yaml: the response contract of each of its operations."""
 
-    def __init__(self, path: Path, contracts: dict[str, ResponseContract], servers: list[tuple[str, str]]) -> None:
+    def __init__(self, path: Path, contracts: dict[str, ResponseContract]) -> None:
         self.path = path
         self._contracts = contracts
-        # (base URL, pod) of each Kaleyra server, in the spec's order: those that name an `x-pod`.
-        self.servers = servers
 
     def contract(self, operation_id: str) -> ResponseContract:
         return self._contracts[operation_id]
@@ -100,10 +98,6 @@ def _read(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _servers(doc: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(str(s["url"]), str(s["x-pod"])) for s in doc.get("servers", ()) if "x-pod" in s]
-
-
 @cache
 def _load(path: Path) -> Spec:
     doc = _read(path)
@@ -121,12 +115,13 @@ def _load(path: Path) -> Spec:
                 ref = schema["$ref"]  # every response schema in the spec is a component reference
                 validators[int(status)] = Draft202012Validator({"$ref": _URN + ref}, registry=registry)
             contracts[op["operationId"]] = ResponseContract(op["operationId"], validators)
-    return Spec(path, contracts, _servers(doc))
+    return Spec(path, contracts)
 
 
 def servers() -> list[tuple[str, str]]:
-    """The packaged spec's Kaleyra servers: (base URL, pod), without building its validators."""
-    return _servers(_read(SPEC_PATH))
+    """(base URL, pod) of each Kaleyra server of the packaged spec, in its order: those that name
+    an `x-pod`. Read without building the validators, so importing the client stays cheap."""
+    return [(str(s["url"]), str(s["x-pod"])) for s in _read(SPEC_PATH).get("servers", ()) if "x-pod" in s]
 
 
 def contract_for(operation_id: str) -> ResponseContract:
