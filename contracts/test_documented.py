@@ -60,7 +60,7 @@ def test_delete_agent__documented_sample_then_agent_not_found(mock_target: Targe
     assert (first.status_code, first.json()) == (200, AGENT_DELETED)
     assert (second.status_code, second.json()) == (400, SPEC.example("deleteAgent", "agent_not_found").value)
     assert testers.status_code == 400
-    assert testers.json()["error"]["error_code"] == "PROV_ERROR"
+    assert testers.json()["data"]["error"]["error_code"] == "PROV_ERROR"
 
 
 @pytest.mark.parametrize(("operation_id", "name"), _answers())

@@ -313,10 +313,10 @@ def _not_agent_not_found(response: Any) -> str | None:
     except ValueError:
         body = None
     body = body if isinstance(body, dict) else {}
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
     data = body.get("data") if isinstance(body.get("data"), dict) else {}
-    if not error and isinstance(data.get("error"), dict):
-        error = data["error"]  # --error-layout data
+    error = data.get("error") if isinstance(data.get("error"), dict) else {}
+    if not error and isinstance(body.get("error"), dict):
+        error = body["error"]  # --error-layout error
     code, constant = body.get("code"), error.get("error_code")
     example = _header(response.headers, "x-mock-example")  # the mock names its answer; a server may not
     if (response.status_code, code, constant) == (400, "RCS904", "PROV_ERROR") and example in (None, "agent_not_found"):

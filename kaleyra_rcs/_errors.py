@@ -3,8 +3,9 @@
 A documented error answer is a KaleyraApiError: one of the typed subclasses below when its
 status, code or constant is one Kaleyra documents a meaning for, else KaleyraApiError itself
 (ServerError for a 5xx), so an error example newly added to openapi.yaml is raised, caught and
-given its CLI exit code without a change here. The constant is read from `error` or from
-`data.error`: no Kaleyra page shows where it sits. No message here ever contains the api key.
+given its CLI exit code without a change here. The constant is read from `data.error` (where
+the best evidence puts it, openapi.yaml's ErrorResponse) or from a top-level `error`, the other
+reading: no Kaleyra page shows where it sits for this API. No message here ever contains the api key.
 """
 
 from __future__ import annotations
@@ -134,8 +135,8 @@ class TransportError(KaleyraError):
 
 def _constant(body: dict[str, Any]) -> tuple[str | None, str | None]:
     for holder in (
-        body.get("error"),
         (body.get("data") or {}).get("error") if isinstance(body.get("data"), dict) else None,
+        body.get("error"),
     ):
         if isinstance(holder, dict) and (holder.get("error_code") or holder.get("error_message")):
             code, message = holder.get("error_code"), holder.get("error_message")

@@ -76,8 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--error-layout",
         choices=["error", "data"],
-        default="error",
-        help="where errors carry their constant: error.error_code (the spec's assumption) or data.error.error_code",
+        default="data",
+        help="where errors carry their constant: data.error.error_code (the default, on the best evidence: "
+        "README) or a top-level error.error_code (the other reading)",
     )
     p.add_argument("--latency-ms", type=float, default=0, help="fault: delay every API response by this much")
     p.add_argument(

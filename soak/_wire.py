@@ -35,7 +35,10 @@ def envelope_problem(answer: Answer, code: str | None = None) -> str | None:
         doc = json.loads(answer.body)
     except ValueError:
         return f"a {answer.status} whose body does not parse: {answer.body[:160]!r}"
-    if not (isinstance(doc, dict) and {"code", "message", "error"} <= set(doc) and isinstance(doc["error"], dict)):
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if not (isinstance(doc, dict) and {"code", "message"} <= set(doc) and isinstance(data, dict)) or not isinstance(
+        data.get("error"), dict
+    ):
         return f"a {answer.status} outside the envelope: {answer.body[:160]!r}"
     if code is not None and doc["code"] != code:
         return f"code {doc['code']}, not {code}"

@@ -206,11 +206,12 @@ class Spec:
         return magic
 
     def error_constants(self) -> dict[int, list[str]]:
-        """status -> the `error.error_code` constants the operations' examples carry under it."""
+        """status -> the `data.error.error_code` constants the operations' examples carry under it."""
         found: dict[int, dict[str, None]] = {}
         for op_id in self.operations:
             for example in self.listed(op_id):
-                error = example.value.get("error") if isinstance(example.value, dict) else None
+                data = example.value.get("data") if isinstance(example.value, dict) else None
+                error = data.get("error") if isinstance(data, dict) else None
                 if isinstance(error, dict) and "error_code" in error:
                     found.setdefault(example.status, {})[error["error_code"]] = None
         return {status: list(codes) for status, codes in sorted(found.items())}

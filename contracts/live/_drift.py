@@ -181,14 +181,15 @@ def _safe(claim: Claim, evidence: Evidence) -> Finding:
 
 
 def error_layout(body: Any) -> tuple[str, dict[str, Any]]:
-    """Where an error body keeps its constant: `error` (the spec's assumption), `data.error`, or elsewhere."""
+    """Where an error body keeps its constant: `data.error` (the spec's default), `error` (the
+    other reading), or elsewhere."""
     if not isinstance(body, dict):
         return "not a JSON object", {}
     error, data = body.get("error"), body.get("data")
-    if isinstance(error, dict) and "error_code" in error:
-        return "error", error
     if isinstance(data, dict) and isinstance(data.get("error"), dict) and "error_code" in data["error"]:
         return "data.error", data["error"]
+    if isinstance(error, dict) and "error_code" in error:
+        return "error", error
     if "error_code" in body:
         return "top level", body
     if isinstance(data, dict) and "error_code" in data:
@@ -534,19 +535,19 @@ def _error_envelope(ev: Evidence) -> Finding:
         return Finding(CANNOT_TELL, "no error answer was received")
     places: dict[str, list[str]] = {}
     for a in errors:
-        layout = error_layout(a.body)[0]
+        layout, detail = error_layout(a.body)
         place = _PLACES[layout]
-        if layout == "error":
+        if layout == "data.error":
             body = a.body
             gaps = [k for k in ("code", "message") if not isinstance(body.get(k), str)]
-            gaps += [] if isinstance(body.get("data"), dict) else ["data"]
-            gaps += [k for k in ("error_code", "error_message") if k not in body["error"]]
+            gaps += [k for k in ("error_code", "error_message") if k not in detail]
             place += f", without {', '.join(gaps)}" if gaps else ""
+            place += ", beside a top-level error" if "error" in body else ""
         places.setdefault(place, []).append(f"{a.probe} {a.status}")
     summary = "; ".join(f"{place}: {', '.join(probes)}" for place, probes in places.items())
-    if set(places) == {"under error"}:
+    if set(places) == {"under data.error"}:
         return Finding(CONFIRMS, f"{len(errors)} error answers, each in the full envelope ({summary})")
-    return Finding(CONTRADICTS, f"not every error has its constant under `error` ({summary})")
+    return Finding(CONTRADICTS, f"not every error has its constant under `data.error` ({summary})")
 
 
 def _unknown_agent(probe: str) -> Judge:
@@ -839,12 +840,12 @@ ITEMS: tuple[Item, ...] = (
     ),
     Item(
         "A1-error-envelope",
-        "The error envelope {code, message, data: {}, error: {error_code, error_message}}",
+        "The error envelope {code, message, data: {error: {error_code, error_message}}}",
         "The error envelope",
         (
             Claim(
                 "A1-error-envelope.layout",
-                "errors carry their constant under `error` (not `data.error`), in the full envelope",
+                "errors carry their constant under `data.error` (not a top-level `error`), in the full envelope",
                 "x-assumed",
                 "#/components/schemas/ErrorResponse",
                 _error_envelope,

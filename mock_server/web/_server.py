@@ -37,7 +37,7 @@ class WorkerSettings:
     loopback_hosts_only: bool = False
     journal: bool = True
     journal_limit: int = DEFAULT_JOURNAL_LIMIT
-    error_layout: str = "error"
+    error_layout: str = "data"
     read_timeout: float = DEFAULT_READ_TIMEOUT
 
     def to_env(self) -> str:
@@ -55,7 +55,7 @@ def worker_app() -> RsgiBridge:
         default_pod="na" if settings.default_pod == "na" else "in",
         strict_content_type=settings.strict_content_type,
         journal=settings.journal,
-        error_layout="data" if settings.error_layout == "data" else "error",
+        error_layout="error" if settings.error_layout == "error" else "data",
     )
     app = create_app(
         store, config, control_plane=settings.control_plane, loopback_hosts_only=settings.loopback_hosts_only

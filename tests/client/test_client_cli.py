@@ -256,7 +256,7 @@ def test_exit_code_per_scenario(cli: Cli, scenario: str, operation: str) -> None
     assert (error["status"], error["code"], error["error_code"]) == (
         status,
         value["code"],
-        value["error"]["error_code"],
+        value["data"]["error"]["error_code"],
     )
     assert deleted(cli.mock) == []  # a forced answer deletes nothing
 

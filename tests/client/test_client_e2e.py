@@ -190,14 +190,14 @@ def assert_typed_error(error: KaleyraError, example: Example) -> None:
     assert error.status == example.status
     assert error.code == value["code"]
     assert error.message == value["message"]
-    assert error.error_code == value["error"]["error_code"]
-    assert error.error_message == value["error"]["error_message"]
+    assert error.error_code == value["data"]["error"]["error_code"]
+    assert error.error_message == value["data"]["error"]["error_message"]
     assert error.body == value
-    assert value["code"] in str(error) and value["error"]["error_code"] in str(error)
+    assert value["code"] in str(error) and value["data"]["error"]["error_code"] in str(error)
     if isinstance(error, RateLimited):
         assert error.retry_after == float(example.headers["Retry-After"])
     if isinstance(error, AgentNotFound):
-        assert error.detail == json.loads(value["error"]["error_message"])
+        assert error.detail == json.loads(value["data"]["error"]["error_message"])
 
 
 def check_outcome(mock: Any, case: Case, pod: str, result: Any, error: KaleyraError | None, before: Any) -> None:

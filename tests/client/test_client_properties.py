@@ -64,7 +64,8 @@ FAILURE = {op: {s: schema for s, schema in SCHEMAS[op].items() if s >= 300} for 
 FAILURE_EXAMPLES = {op: [(ex.status, ex.value) for ex in SPEC.listed(op) if ex.status >= 300] for op in OPERATIONS}
 EXAMPLE_VALUES = [SPEC.resolve(example)["value"] for example in SPEC.document["components"]["examples"].values()]
 CODES = sorted({v["code"] for v in EXAMPLE_VALUES if isinstance(v, dict) and "code" in v})
-CONSTANTS = sorted({v["error"]["error_code"] for v in EXAMPLE_VALUES if isinstance(v, dict) and v.get("error")})
+ERROR_VALUES = [v for v in EXAMPLE_VALUES if isinstance(v, dict) and "error" in (v.get("data") or {})]
+CONSTANTS = sorted({v["data"]["error"]["error_code"] for v in ERROR_VALUES})
 
 _REGISTRY: Registry[Any] = Registry().with_resource("urn:spec", Resource.from_contents(SPEC.document, DRAFT202012))
 TYPES = Draft202012Validator.TYPE_CHECKER
@@ -349,7 +350,7 @@ def documented_failures(draw: st.DrawFn, echo: str | None = None) -> Failure:
         # One of the spec's own examples for this operation, moved into the drawn layout.
         status, example = draw(st.sampled_from(FAILURE_EXAMPLES[operation_id]))
         code, message = example["code"], example["message"]
-        error_code, error_message = example["error"]["error_code"], example["error"]["error_message"]
+        error_code, error_message = example["data"]["error"]["error_code"], example["data"]["error"]["error_message"]
     else:
         # Status, code and constant drawn independently: combinations no example shows.
         status = draw(st.sampled_from(sorted(FAILURE[operation_id])))

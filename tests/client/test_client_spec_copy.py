@@ -56,7 +56,7 @@ class NewExample:
 
 
 def _envelope(code: str, message: str, constant: str) -> dict[str, Any]:
-    return {"code": code, "message": message, "data": {}, "error": {"error_code": constant, "error_message": message}}
+    return {"code": code, "message": message, "data": {"error": {"error_code": constant, "error_message": message}}}
 
 
 NEW_EXAMPLES = [
@@ -124,7 +124,7 @@ def sync_client(transport: httpx.MockTransport, spec: Path | None, **kwargs: Any
 
 def assert_mapped(error: KaleyraError, new: NewExample) -> None:
     assert type(error) is new.error_class
-    error_body = new.value["error"]
+    error_body = new.value["data"]["error"]
     assert (error.status, error.code, error.message) == (new.status, new.value["code"], new.value["message"])
     assert (error.error_code, error.error_message) == (error_body["error_code"], error_body["error_message"])
     assert error.body == new.value
@@ -190,7 +190,7 @@ def test_copy_of_the_spec__the_cli_exits_with_the_documented_code(tmp_path: Path
     assert (printed["status"], printed["code"], printed["error_code"]) == (
         new.status,
         new.value["code"],
-        new.value["error"]["error_code"],
+        new.value["data"]["error"]["error_code"],
     )
     assert API_KEY not in out.getvalue() + err.getvalue()
 

@@ -322,7 +322,7 @@ def test_delete_agent__failure_table(client: FlaskClient, row: str, name: str) -
     assert resp.status_code == int(status)
     got = body(resp)
     assert (got["code"], got["message"]) == (code, message)
-    assert got["error"] == {"error_code": constant, "error_message": error_message}
+    assert got["data"] == {"error": {"error_code": constant, "error_message": error_message}}
 
 
 # -- 2. state ---------------------------------------------------------------------------------

@@ -63,8 +63,8 @@ def _check_envelope(status: int, headers: dict[str, str], body: bytes) -> None:
     doc = json.loads(body)
     if status >= 400:
         assert isinstance(doc, dict)
-        assert {"code", "message", "error"} <= set(doc), doc
-        assert isinstance(doc["error"], dict)
+        assert {"code", "message", "data"} <= set(doc), doc
+        assert isinstance(doc["data"]["error"], dict)
 
 
 def _send(

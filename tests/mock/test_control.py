@@ -107,8 +107,8 @@ def assert_refused(response: TestResponse, status: int = 400, where: str | None 
     assert isinstance(body["message"], str)
     assert body["message"]
     expected_constant = "NOT_FOUND" if status == 404 else "INVALID_CONTROL_REQUEST"
-    assert body["error"]["error_code"] == expected_constant
-    message = body["error"]["error_message"]
+    assert body["data"]["error"]["error_code"] == expected_constant
+    message = body["data"]["error"]["error_message"]
     assert isinstance(message, str)
     assert message
     if where is not None:
@@ -1168,7 +1168,7 @@ def test_control_plane_disabled__answers_403_and_the_api_still_works() -> None:
     assert response.status_code == 403
     body = response.get_json()
     assert body["code"] == "MOCK403"
-    assert body["error"]["error_code"] == "CONTROL_PLANE_DISABLED"
+    assert body["data"]["error"]["error_code"] == "CONTROL_PLANE_DISABLED"
 
     for method, url in (("POST", "/__mock/reset"), ("GET", "/__mock/state"), ("POST", "/__mock/scenarios")):
         refused = client.open(url, method=method, json={"scenario": "gateway_error"})
@@ -1260,7 +1260,7 @@ def test_put_default_account__api_keys_guard_every_unlisted_sid() -> None:
     assert ok.status_code == 200
     wrong = client.get(url, headers={"api-key": "other", "Content-Type": "application/json"})
     assert wrong.status_code == 401
-    assert wrong.json["error"]["error_message"] == "Invalid api-key"
+    assert wrong.json["data"]["error"]["error_message"] == "Invalid api-key"
     shown = client.get("/__mock/default-account").json
     assert "ci-key" not in json.dumps(shown)
     assert len(shown["api_key_sha256"]) == 1

@@ -84,7 +84,7 @@ def test_arm_fault__status_without_a_body_or_out_of_range_is_refused(
 ) -> None:
     response = client.post("/__mock/faults", json={"fault": "empty_response", "params": {"status": status}})
     assert response.status_code == 400
-    assert response.json["error"]["error_message"] == f"/params/status: must satisfy {rule}"
+    assert response.json["data"]["error"]["error_message"] == f"/params/status: must satisfy {rule}"
     assert client.get("/__mock/faults").json == []
 
 
@@ -114,7 +114,7 @@ def test_control__refusals_never_echo_an_api_key(client: FlaskClient, target: st
     response = client.put(target, json=body)
     assert response.status_code == 400
     assert SECRET not in response.get_data(as_text=True)
-    assert response.json["error"]["error_message"] == where  # where and which rule, never the value
+    assert response.json["data"]["error"]["error_message"] == where  # where and which rule, never the value
 
 
 # -- the control plane is not for web pages -------------------------------------------------------
@@ -132,7 +132,7 @@ def test_control__a_form_body_is_refused(client: FlaskClient, media: str) -> Non
     response = client.post("/__mock/reset", data=b"x=1", headers={"Content-Type": media})
     assert response.status_code == 415
     again = client.delete("/in/v1/S/rcs/agent/48400", headers=API)
-    assert again.json["error"]["error_code"] == "PROV_ERROR"  # the reset did not happen
+    assert again.json["data"]["error"]["error_code"] == "PROV_ERROR"  # the reset did not happen
 
 
 @pytest.mark.parametrize("origin", [None, "http://127.0.0.1:8080", "http://localhost:3000"])
@@ -249,18 +249,24 @@ def test_sqlite_store__standing_faults_come_back_after_reset(tmp_path: Any) -> N
     assert json.loads(json.dumps(store.control().faults[0].params)) == {"rate": 1.0}
 
 
-def test_error_layout_data__moves_the_constant_under_data_and_the_client_still_reads_it() -> None:
+def test_error_layout__default_is_data_error_and_error_moves_it_to_the_top_level() -> None:
     import httpx
 
     from kaleyra_rcs import AgentNotFound, KaleyraRCS
     from mock_server.core import MockConfig
 
-    app = create_app(config=MockConfig(error_layout="data"))
+    default = create_app().test_client()
+    default.delete("/in/v1/S/rcs/agent/48400", headers=API)
+    body = default.delete("/in/v1/S/rcs/agent/48400", headers=API).json
+    assert "error" not in body  # the layout of the one RCS error body Kaleyra shows
+    assert body["data"]["error"]["error_code"] == "PROV_ERROR"
+
+    app = create_app(config=MockConfig(error_layout="error"))
     client = app.test_client()
     client.delete("/in/v1/S/rcs/agent/48400", headers=API)
     body = client.delete("/in/v1/S/rcs/agent/48400", headers=API).json
-    assert "error" not in body
-    assert body["data"]["error"]["error_code"] == "PROV_ERROR"
+    assert body["data"] == {}
+    assert body["error"]["error_code"] == "PROV_ERROR"
     assert body["code"] == "RCS904"
     ok = client.get("/in/v1/S/rcs/agent/testersbyagent?agent_number=48900", headers=API)
     assert ok.status_code == 200  # successes are untouched

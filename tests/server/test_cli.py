@@ -31,10 +31,10 @@ def test_load_seed__example_file_behaves_as_its_comments_say() -> None:
     wrong_key = {**HEADERS, "api-key": "another"}
     response = client.get("/na/v1/ACME/rcs/agent/testersbyagent?agent_number=700", headers=wrong_key)
     assert response.status_code == 401
-    assert response.json["error"]["error_message"] == "Invalid api-key"
+    assert response.json["data"]["error"]["error_message"] == "Invalid api-key"
     disabled = client.delete("/in/v1/DISABLED/rcs/agent/701", headers=HEADERS)
     assert disabled.json["code"] == "RCS601"
-    assert disabled.json["error"]["error_code"] == "RCS_CHANNEL_DISABLED"
+    assert disabled.json["data"]["error"]["error_code"] == "RCS_CHANNEL_DISABLED"
 
 
 def test_load_seed__json_file(tmp_path: Path) -> None:

@@ -317,7 +317,7 @@ def _is_agent_not_found(response: httpx.Response) -> bool:
     return (
         response.status_code == 400
         and response.headers.get("x-mock-example") == "agent_not_found"
-        and response.json()["error"]["error_code"] == "PROV_ERROR"
+        and response.json()["data"]["error"]["error_code"] == "PROV_ERROR"
     )
 
 
@@ -536,7 +536,7 @@ def test_no_control_plane_gives_403() -> None:
         for method, path in (("GET", "/__mock/health"), ("POST", "/__mock/reset"), ("GET", "/__mock/state")):
             response = httpx.request(method, server.url(path), timeout=TIMEOUT)
             assert response.status_code == 403, (method, path)
-            assert response.json()["error"]["error_code"] == "CONTROL_PLANE_DISABLED"
+            assert response.json()["data"]["error"]["error_code"] == "CONTROL_PLANE_DISABLED"
         got = httpx.get(server.url(ready), headers=HEADERS, timeout=TIMEOUT)
         assert got.json() == SAMPLE_TESTERS
 

@@ -27,8 +27,7 @@ EXAMPLE = {
     "value": {
         "code": CODE,
         "message": "Failed to delete Agent",
-        "data": {},
-        "error": {"error_code": CONSTANT, "error_message": '{"status":"FAILED","message":"Agent suspended"}'},
+        "data": {"error": {"error_code": CONSTANT, "error_message": '{"status":"FAILED","message":"Agent suspended"}'}},
     },
 }
 _LEFT_OUT = shutil.ignore_patterns(".git", ".venv", "node_modules", "reports", ".hypothesis", "*_cache", "__pycache__")

@@ -119,15 +119,15 @@ def test_delete_agent__failure_examples_carry_the_documented_values(row: dict[st
     assert example.status == int(row["status"])
     assert example.value["code"] == row["code"]
     assert example.value["message"] == row["message"]
-    assert example.value["error"]["error_code"] == row["constant"]
-    assert example.value["error"]["error_message"] == row["error_message"]
+    assert example.value["data"]["error"]["error_code"] == row["constant"]
+    assert example.value["data"]["error"]["error_message"] == row["error_message"]
     assert example.documented and "failure table" in example.documented
     assert example.assumed, "the error layout is an assumption and must say so"
 
 
 def test_delete_agent__prov_error_message_is_json_in_a_string() -> None:
     value = WALKED.examples("deleteAgent")["agent_not_found"].value
-    assert json.loads(value["error"]["error_message"]) == {"status": "FAILED", "message": "Agent not found"}
+    assert json.loads(value["data"]["error"]["error_message"]) == {"status": "FAILED", "message": "Agent not found"}
 
 
 def test_spec__every_example_is_documented_assumed_or_the_mocks_own() -> None:
@@ -175,6 +175,19 @@ def test_spec__undocumented_responses_are_marked_assumed(name: str) -> None:
 def test_spec__error_layout_and_testers_errors_are_marked_assumed() -> None:
     assert "x-assumed" in SPEC["components"]["schemas"]["ErrorResponse"]
     assert "x-assumed" in SPEC["components"]["responses"]["TestersBadRequest"]
+
+
+def test_spec__error_layout__default_is_data_error_and_cites_its_evidence_by_page_title() -> None:
+    schema = SPEC["components"]["schemas"]["ErrorResponse"]
+    note = " ".join(schema["x-assumed"].split())
+    for title in ("Messages API \N{EN DASH} Error Responses", "RCS API Agent Error Codes", "RCS Error Codes"):
+        assert f'"{title}' in note, title
+    assert "analogy" in note  # the Messages API's codes are another family: said, not hidden
+    errors = [e for op in WALKED.operations for e in WALKED.listed(op) if e.status >= 400]
+    assert errors
+    for example in errors:  # every error example is written in the default layout
+        assert "error" not in example.value, example.name
+        assert set(example.value["data"]["error"]) == {"error_code", "error_message"}, example.name
 
 
 def test_spec__variant_operations_are_marked_assumed() -> None:

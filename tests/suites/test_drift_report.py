@@ -3,7 +3,7 @@
 The pure tests tie `contracts/live/_drift.ITEMS` to the README's two lists and to the spec's
 marks and check the judges on made-up answers. The `server` tests run `pytest contracts/live
 --target live` in a subprocess against stand-ins on loopback: the real mock server (default and
-`--error-layout data`) and a small WSGI stand-in of our own that contradicts a documented item.
+`--error-layout error`) and a small WSGI stand-in of our own that contradicts a documented item.
 """
 
 from __future__ import annotations
@@ -186,10 +186,11 @@ def test_judges__a_404_for_the_documented_path_fails_the_run() -> None:
     assert verdicts["D2-testers-path.wsgw"][0] == CANNOT_TELL  # nothing to compare a variant with
 
 
-def test_judges__the_constant_under_data_error_is_reported_not_failed() -> None:
+def test_judges__the_constant_under_a_top_level_error_is_reported_not_failed() -> None:
     def relaid(example: dict[str, Any]) -> dict[str, Any]:
         body = dict(example)
-        body["data"] = {"error": body.pop("error")}
+        body["error"] = body.pop("data")["error"]
+        body["data"] = {}
         return body
 
     no_key = SPEC.example("getTestersByAgent", "missing_api_key")
@@ -624,21 +625,21 @@ def test_budget__caps_the_requests_and_says_what_was_not_asked(default_mock: Moc
 
 
 @pytest.mark.server
-def test_data_error_layout__is_reported_as_a_contradicted_assumption_and_the_run_passes(tmp_path: Path) -> None:
-    with mock_server(tmp_path / "state.sqlite3", "--error-layout", "data") as server:
+def test_error_layout_error__is_reported_as_a_contradicted_assumption_and_the_run_passes(tmp_path: Path) -> None:
+    with mock_server(tmp_path / "state.sqlite3", "--error-layout", "error") as server:
         server.reset(keys=True)
         run = run_live(tmp_path / "report", "--destructive", **stand_in_env(server.in_url, **FULL))
     assert run.returncode == 0, run.output
     layout = run.part("A1-error-envelope.layout")
     assert (layout["verdict"], layout["mark"], layout["fails_run"]) == (CONTRADICTS, "x-assumed", False)
-    assert "under data.error" in layout["observed"]
+    assert "under error" in layout["observed"]
     assert run.item("A1-error-envelope")["verdict"] == CONTRADICTS
     assert "A1-error-envelope | The error envelope" in run.markdown
     assert "CONTRADICTS (x-assumed: reported)" in run.markdown
     assert "XFAIL contracts/live/test_drift.py::test_drift[A1-error-envelope]" in run.output
     assert _documented_not_confirmed(run) == {}  # the values are read wherever the constant sits
     _no_key_anywhere(run)
-    print(f"\n--error-layout data: {run.seconds:.2f} s")
+    print(f"\n--error-layout error: {run.seconds:.2f} s")
 
 
 # -- a stand-in that contradicts a documented item -------------------------------------------------
@@ -663,7 +664,7 @@ def _changed(app: WsgiApp, change: str) -> WsgiApp:
             echo = f"no operation here for api-key {environ.get('HTTP_API_KEY', '')}"
             error = {"error_code": "NOT_FOUND", "error_message": echo}
             return _json_answer(
-                start_response, "404 Not Found", {"code": "RCS404", "message": "Not found", "error": error}
+                start_response, "404 Not Found", {"code": "RCS404", "message": "Not found", "data": {"error": error}}
             )
         if change == "sample_path_404" and sample_path.fullmatch(path):
             return _json_answer(start_response, "404 Not Found", {"message": "no such route"})

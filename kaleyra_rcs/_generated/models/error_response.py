@@ -20,6 +20,10 @@ T = TypeVar("T", bound="ErrorResponse")
 class ErrorResponse:
     """Kaleyra's error envelope. Documented: each failure's HTTP status, code, message,
     error-code constant and error message (delete document's failure table).
+    Default layout (since 0.4.0): {"code", "message", "data": {"error": {"error_code",
+    "error_message"}}}. The other reading, {"code", "message", "data": {}, "error":
+    {"error_code", "error_message"}}, is the mock's `--error-layout error`; both are
+    valid here and the client reads both.
 
         Attributes:
             code (str):

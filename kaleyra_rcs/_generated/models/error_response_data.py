@@ -1,29 +1,58 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.error_detail import ErrorDetail
+
 
 T = TypeVar("T", bound="ErrorResponseData")
 
 
 @_attrs_define
 class ErrorResponseData:
+    """
+    Attributes:
+        error (ErrorDetail | Unset):
+    """
+
+    error: ErrorDetail | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        error: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.error, Unset):
+            error = self.error.to_dict()
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
+        field_dict.update({})
+        if error is not UNSET:
+            field_dict["error"] = error
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.error_detail import ErrorDetail
+
         d = dict(src_dict)
-        error_response_data = cls()
+        _error = d.pop("error", UNSET)
+        error: ErrorDetail | Unset
+        if isinstance(_error, Unset):
+            error = UNSET
+        else:
+            error = ErrorDetail.from_dict(_error)
+
+        error_response_data = cls(
+            error=error,
+        )
 
         error_response_data.additional_properties = d
         return error_response_data
