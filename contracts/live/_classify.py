@@ -28,6 +28,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from contracts._support import PODS, SPEC
@@ -198,6 +199,11 @@ class Classified:
     upstreams: list[str] = field(default_factory=list)
     sid: str | None = None
     agent_from: str = ""
+    secret: str = field(default="", repr=False)
+
+    def documents(self) -> list[Any]:
+        """The exchanges judged, as their cassette lines' objects, the secret (if known) redacted."""
+        return [json.loads(redact(e.to_line().decode("utf-8"), self.secret)) for e, _ in self.used]
 
     def masked_sid(self) -> str:
         sid = self.sid or ""
@@ -462,6 +468,7 @@ def classify(
         upstreams=sorted({e.upstream for e in exchanges if e.upstream}),
         sid=c.sid,
         agent_from=c.agent_from,
+        secret=secret,
     )
 
 

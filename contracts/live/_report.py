@@ -28,7 +28,7 @@ def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
-def _judged(results: list[ItemResult], answers: Iterable[Answer], exchanges: Iterable[Exchange]) -> dict[str, Any]:
+def _judged(results: list[ItemResult], answers: Iterable[Answer], exchanges: list[Any]) -> dict[str, Any]:
     """What both origins share: the verdicts, the items and their parts, the answers, the exchanges."""
     failing = [r.item.id for r in results if r.fails_run]
     return {
@@ -66,7 +66,7 @@ def _judged(results: list[ItemResult], answers: Iterable[Answer], exchanges: Ite
         "answers": [
             {k: v for k, v in asdict(a).items() if k != "body"} | {"headers": dict(a.headers)} for a in answers
         ],
-        "exchanges": [json.loads(e.to_line()) for e in exchanges],
+        "exchanges": exchanges,  # each as its cassette line's object
     }
 
 
@@ -93,7 +93,7 @@ def build(run: DriftRun, results: list[ItemResult]) -> dict[str, Any]:
             "seconds": round(run.seconds, 2),
         },
         "cassette": LIVE_CASSETTE,
-    } | _judged(results, run.answers.values(), run.exchanges)
+    } | _judged(results, run.answers.values(), [json.loads(e.to_line()) for e in run.exchanges])
 
 
 def build_from_cassette(classified: Classified, results: list[ItemResult]) -> dict[str, Any]:
@@ -116,7 +116,7 @@ def build_from_cassette(classified: Classified, results: list[ItemResult]) -> di
             "lines_skipped": c.skipped,
             "probes_missing": c.missing,
         },
-    } | _judged(results, c.evidence.answers.values(), [e for e, _ in c.used])
+    } | _judged(results, c.evidence.answers.values(), c.documents())
 
 
 def _cell(value: Any, limit: int = 300) -> str:
