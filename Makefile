@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test contracts live bench bench-peers soak lint lint-spec docs generate clean
+.PHONY: run test contracts live drift bench bench-peers soak lint lint-spec docs generate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ contracts: $(STAMP)
 # KALEYRA_ALLOW_DESTRUCTIVE=1 and ARGS=--destructive.
 live: $(STAMP)
 	$(BIN)/pytest contracts --target live $(ARGS)
+
+# The same drift report from recorded exchanges, with no network and no credentials: a cassette of
+# `make live` (reports/live-cassette.jsonl) or of `kaleyra-mock --record`. AGENT=N names the
+# configured agent (default: the first documented testers GET answered 200); ARGS=--out DIR.
+drift: $(STAMP)
+	@test -n "$(CASSETTE)" || { echo "usage: make drift CASSETTE=FILE [AGENT=N] [ARGS='--out DIR']"; exit 2; }
+	$(BIN)/python -m contracts.live.cassette $(CASSETTE) $(if $(AGENT),--agent $(AGENT)) $(ARGS)
 
 # The benchmark figures (needs wrk: apt-get install wrk); results in benchmarks/results/.
 # Prism and WireMock are measured beside the mock when npm (and Java, for WireMock) are here.

@@ -12,7 +12,7 @@ run; an `x-assumed` one is reported.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from contracts._support import SPEC
@@ -62,6 +62,8 @@ class Answer:
     is_json: bool = False
     error: str | None = None
     elapsed_ms: float | None = None
+    # The recorded exchange it came from ("FILE:LINE" of a cassette), so a report names its evidence.
+    source: str = ""
 
     @property
     def http(self) -> bool:
@@ -82,12 +84,24 @@ class Evidence:
     answers: Mapping[str, Answer]
     agent: str | None = None
     delete_agent: str | None = None
+    # Set by `judge` for one part: the probes its judge read, so the report can name its exchanges.
+    _read: list[str] | None = field(default=None, compare=False, repr=False)
 
     def __getitem__(self, probe: str) -> Answer:
+        if self._read is not None:
+            self._read.append(probe)
         return self.answers.get(probe) or Answer(probe, "", reason="not part of this run")
 
     def errors(self) -> list[Answer]:
-        return [a for a in self.answers.values() if a.http and (a.status or 0) >= 400]
+        found = [a for a in self.answers.values() if a.http and (a.status or 0) >= 400]
+        if self._read is not None:
+            self._read.extend(a.probe for a in found)
+        return found
+
+    def reading(self) -> tuple[Evidence, list[str]]:
+        """The same answers, and the list every probe a judge reads through them is added to."""
+        read: list[str] = []
+        return replace(self, _read=read), read
 
 
 @dataclass(frozen=True)
@@ -129,6 +143,12 @@ class Item:
 class ClaimResult:
     claim: Claim
     finding: Finding
+    read: tuple[Answer, ...] = ()  # the answers its judge read, in the order it read them
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The recorded exchanges the verdict rests on ("FILE:LINE"), each once."""
+        return tuple(dict.fromkeys(a.source for a in self.read if a.source))
 
     @property
     def fails_run(self) -> bool:
@@ -164,17 +184,20 @@ class ItemResult:
 
 def judge(evidence: Evidence, items: Iterable[Item] | None = None) -> list[ItemResult]:
     return [
-        ItemResult(item, tuple(ClaimResult(c, _safe(c, evidence)) for c in item.claims))
+        ItemResult(item, tuple(_judged(c, evidence) for c in item.claims))
         for item in (ITEMS if items is None else items)
     ]
 
 
-def _safe(claim: Claim, evidence: Evidence) -> Finding:
+def _judged(claim: Claim, evidence: Evidence) -> ClaimResult:
     """A judge that trips over an answer shape it did not foresee says so instead of crashing the report."""
+    tracked, read = evidence.reading()
     try:
-        return claim.judge(evidence)
+        finding = claim.judge(tracked)
     except Exception as exc:
-        return Finding(CANNOT_TELL, f"the judge could not read the answers ({type(exc).__name__}: {exc})")
+        finding = Finding(CANNOT_TELL, f"the judge could not read the answers ({type(exc).__name__}: {exc})")
+    answers = tuple(evidence.answers[p] for p in dict.fromkeys(read) if p in evidence.answers)
+    return ClaimResult(claim, finding, answers)
 
 
 # -- reading answers -----------------------------------------------------------------------

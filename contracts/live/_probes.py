@@ -19,14 +19,29 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from mock_server.core import (
+    REQUEST_HEADERS,
+    Exchange,
+    RecordedRequest,
+    RecordedResponse,
+    key_fingerprint,
+    mask,
+    now_iso,
+    recorded_headers,
+)
 from mock_server.web import is_loopback_host
 
 from ._drift import NA_HOSTS, Answer, Evidence
 
 __all__ = [
+    "BODY_LIMIT",
     "DEFAULT_BUDGET",
     "DEFAULT_RATE",
+    "LIVE_CASSETTE",
     "PROBES",
+    "REPORTED_HEADERS",
+    "UNKNOWN_SID",
+    "WRONG_KEY",
     "Budget",
     "DriftRun",
     "LiveSettings",
@@ -46,6 +61,7 @@ UNKNOWN_AGENT = "0000000000"
 UNKNOWN_SID = "DRIFTPROBE0UNKNOWN0SID"
 BODY_LIMIT = 2000
 USER_AGENT = "kaleyra-rcs-harness live smoke suite"
+LIVE_CASSETTE = "live-cassette.jsonl"  # beside drift.md: every answer, as a cassette
 REPORTED_HEADERS = ("content-type", "allow", "retry-after", "www-authenticate", "x-mock-source", "x-mock-example")
 
 
@@ -279,6 +295,9 @@ class DriftRun:
         self.budget = Budget(settings.budget)
         self.limiter = RateLimiter(settings.rate)
         self.answers: dict[str, Answer] = {}
+        # Every HTTP answer as a cassette keeps it (key as its fingerprint, masked), in order:
+        # exchange N is line N of LIVE_CASSETTE, the `source` of its answer.
+        self.exchanges: list[Exchange] = []
         self.started = time.time()
         self.seconds = 0.0
 
@@ -378,9 +397,42 @@ class DriftRun:
             error = redact(f"{type(exc).__name__}: {exc}", self.settings.api_key)
             return Answer(probe.name, line, sent=True, error=error)
         elapsed = (time.monotonic() - started) * 1000
-        return self._answer(probe.name, line, response, elapsed)
+        self.exchanges.append(self._exchange(probe, root, values, response, elapsed))
+        return self._answer(probe.name, line, response, elapsed, f"{LIVE_CASSETTE}:{len(self.exchanges)}")
 
-    def _answer(self, name: str, line: str, response: httpx.Response, elapsed_ms: float) -> Answer:
+    def _exchange(
+        self, probe: Probe, root: str, values: Mapping[str, str], response: httpx.Response, elapsed_ms: float
+    ) -> Exchange:
+        """The probe as a cassette records it: the path below the base URL, the key's fingerprint
+        only, the body decoded (httpx undid any Content-Encoding) and redacted, personal data masked."""
+        key = self.settings.api_key
+        path, _, query = probe.path.format(**values).partition("?")
+        sent = response.request.headers
+        body = response.content
+        try:
+            body = redact(body.decode("utf-8"), key).encode()
+        except UnicodeDecodeError:
+            body = body.replace(key.encode(), b"***") if key else body
+        headers = [(k, redact(v, key)) for k, v in response.headers.multi_items() if k.lower() != "content-encoding"]
+        exchange = Exchange(
+            request=RecordedRequest(
+                method=probe.method,
+                pod="na" if probe.host is not None else self.settings.pod,
+                path=path,
+                query=query,
+                headers={h: sent[h] for h in REQUEST_HEADERS if h in sent},
+                api_key=key_fingerprint(sent.get("api-key")),
+                body=probe.body.format(**values).encode() if probe.body is not None else b"",
+            ),
+            response=RecordedResponse(response.status_code, recorded_headers(headers), body),
+            elapsed_ms=elapsed_ms,
+            upstream=root,
+            time=now_iso(),
+            probe=probe.name,
+        )
+        return mask(exchange)
+
+    def _answer(self, name: str, line: str, response: httpx.Response, elapsed_ms: float, source: str) -> Answer:
         key = self.settings.api_key
         raw = response.content
         text = raw.decode("utf-8", "replace")
@@ -399,4 +451,5 @@ class DriftRun:
             body=_redact_json(parsed, key),
             is_json=is_json,
             elapsed_ms=round(elapsed_ms, 1),
+            source=source,
         )

@@ -16,7 +16,7 @@ from contracts._support import REPORTS, Target
 
 from . import _report
 from ._drift import CONTRADICTS, ItemResult, judge
-from ._probes import DriftRun, LiveSettings, SettingsError, redact
+from ._probes import LIVE_CASSETTE, DriftRun, LiveSettings, SettingsError, redact
 
 _RUN = pytest.StashKey[DriftRun]()
 _RESULTS = pytest.StashKey[list[ItemResult]]()
@@ -87,9 +87,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     folder = Path(config.getoption("--drift-report", default=None) or REPORTS)
     doc = _report.build(run, results)
     md, _ = _report.write(doc, folder)
+    _report.write_cassette(run.exchanges, folder)
     if reporter is not None:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(doc["verdicts"].items()))
-        reporter.write_line(f"drift report: {md} and drift.json ({counts}; {run.budget.spent} requests)")
+        reporter.write_line(
+            f"drift report: {md}, drift.json and {LIVE_CASSETTE} ({counts}; {run.budget.spent} requests)"
+        )
         for r in results:
             if r.verdict == CONTRADICTS:
                 what = "documented, fails the run" if r.fails_run else "x-assumed, reported"
