@@ -180,7 +180,7 @@ def _agent_not_found(exchange: Exchange) -> bool:
     message = str(detail.get("error_message", ""))
     return (
         exchange.response.status == example.status
-        and detail.get("error_code") == example.value["error"]["error_code"]
+        and detail.get("error_code") == error_layout(example.value)[1].get("error_code")
         and "not found" in message.lower()
     )
 

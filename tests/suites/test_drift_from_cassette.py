@@ -226,7 +226,7 @@ def _verdicts(doc: dict[str, Any]) -> dict[str, tuple[str, bool]]:
 
 
 @pytest.mark.server
-@pytest.mark.parametrize("mock_args", [(), ("--error-layout", "data")], ids=["default", "error-layout-data"])
+@pytest.mark.parametrize("mock_args", [(), ("--error-layout", "error")], ids=["default", "error-layout-error"])
 def test_live_cassette__judged_again_gives_the_live_runs_verdicts(tmp_path: Path, mock_args: tuple[str, ...]) -> None:
     with mock_server(tmp_path / "state.sqlite3", *mock_args) as server:
         server.reset(keys=True)
@@ -257,4 +257,4 @@ def test_live_cassette__judged_again_gives_the_live_runs_verdicts(tmp_path: Path
     layout = (CONTRADICTS, False) if mock_args else (CONFIRMS, False)
     assert _verdicts(live.report)["A1-error-envelope.layout"] == _verdicts(again)["A1-error-envelope.layout"] == layout
     if mock_args:
-        assert "under data.error" in _parts(again)["A1-error-envelope.layout"]["observed"]
+        assert "under error" in _parts(again)["A1-error-envelope.layout"]["observed"]
