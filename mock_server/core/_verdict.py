@@ -139,10 +139,16 @@ class Judge:
             constant = _constant(doc, layout)
             if constant is None:
                 continue
-            for example in candidates:
-                value = example.value
-                if isinstance(value, dict) and value.get("code") == doc.get("code") and _constant(value) == constant:
-                    return example.name, layout
+            same = [
+                e
+                for e in candidates
+                if isinstance(e.value, dict) and e.value.get("code") == doc.get("code") and _constant(e.value) == constant
+            ]
+            # Two examples may share code and constant (missing_api_key, invalid_api_key): the message tells them apart.
+            message = _detail(doc, layout).get("error_message")
+            chosen = next((e for e in same if _detail(e.value).get("error_message") == message), None)
+            if chosen is not None or same:
+                return (chosen or same[0]).name, layout
         return None, None
 
     # -- documented or assumed ---------------------------------------------------------
@@ -200,11 +206,15 @@ class Judge:
         return mark
 
 
+def _detail(doc: Mapping[str, Any], layout: str = "error") -> Mapping[str, Any]:
+    """The object that carries `error_code` in that layout (empty when there is none)."""
+    data = doc.get("data")
+    holder = doc.get("error") if layout == "error" else (data.get("error") if isinstance(data, dict) else None)
+    return holder if isinstance(holder, dict) else {}
+
+
 def _constant(doc: Mapping[str, Any], layout: str = "error") -> str | None:
-    holder = doc.get("error") if layout == "error" else (doc.get("data") or {}).get("error")
-    if not isinstance(holder, dict):
-        return None
-    constant = holder.get("error_code")
+    constant = _detail(doc, layout).get("error_code")
     return constant if isinstance(constant, str) else None
 
 
