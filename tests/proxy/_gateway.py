@@ -8,6 +8,7 @@ an echo of what it was sent), optionally over TLS with a certificate of a CA mad
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import socket
@@ -48,6 +49,7 @@ class Gateway:
 
     context: ssl.SSLContext | None = None
     seen: list[Seen] = field(default_factory=list)
+    connections: list[socket.socket] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
     thread: threading.Thread | None = None
 
@@ -73,10 +75,15 @@ class Gateway:
         return self
 
     def stop(self) -> None:
+        """As a process that exits: the listening socket and every open connection closed."""
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+        for connection in self.connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        self.connections.clear()
 
 
 def _gzip(body: bytes) -> bytes:
@@ -87,6 +94,10 @@ class _Handler(BaseHTTPRequestHandler):
     owner: Gateway
     protocol_version = "HTTP/1.1"
     timeout = 10  # seconds a connection may stay silent: the gateway never waits forever
+
+    def setup(self) -> None:
+        super().setup()
+        self.owner.connections.append(self.connection)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the tests read `seen`."""
