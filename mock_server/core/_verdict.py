@@ -139,10 +139,11 @@ class Judge:
             constant = _constant(doc, layout)
             if constant is None:
                 continue
+            code = doc.get("code")
             same = [
                 e
                 for e in candidates
-                if isinstance(e.value, dict) and e.value.get("code") == doc.get("code") and _constant(e.value) == constant
+                if isinstance(e.value, dict) and (e.value.get("code"), _constant(e.value)) == (code, constant)
             ]
             # Two examples may share code and constant (missing_api_key, invalid_api_key): the message tells them apart.
             message = _detail(doc, layout).get("error_message")

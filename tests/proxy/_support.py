@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
 from mock_server.core import HOP_BY_HOP
 from mock_server.testing import ServerProcess, start_server
 from tests._spec import Spec

@@ -59,7 +59,11 @@ def test_proxy__upstream_refused__answers_502(proxy: Running) -> None:
     assert "connection refused" in _own_error(answer, 502, "MOCK502", "UPSTREAM_UNREACHABLE")
     assert answer.headers["x-mock-example"] == "upstream_unreachable"
     [entry] = journal(proxy.url, status="502", limit="1")
-    assert (entry["source"], entry["operation"], entry["example"]) == ("proxy-error", "getTestersByAgent", "upstream_unreachable")
+    assert (entry["source"], entry["operation"], entry["example"]) == (
+        "proxy-error",
+        "getTestersByAgent",
+        "upstream_unreachable",
+    )
 
 
 def test_proxy__upstream_never_answers__answers_504_after_the_timeout(proxy: Running) -> None:
