@@ -23,7 +23,7 @@ from ._errors import (
     TransportError,
 )
 from ._pods import NA_HOSTS, POD_BASE_URLS, Pod
-from ._spec import SPEC_PATH
+from ._spec import SPEC_PATH, Spec, load_spec
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -45,6 +45,8 @@ __all__ = [
     "RateLimited",
     "RcsChannelDisabled",
     "ServerError",
+    "Spec",
     "Tester",
     "TransportError",
+    "load_spec",
 ]

@@ -7,19 +7,23 @@ import shutil
 import signal
 import socket
 import sqlite3
+import ssl
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from .core import (
+    DEFAULT_CASSETTE_LIMIT,
     DEFAULT_JOURNAL_LIMIT,
     INVALID_JSON,
     MAX_DEPTH,
+    PODS,
     Armed,
     SpecIndex,
     SqliteStore,
@@ -35,6 +39,8 @@ from .core import (
 )
 
 __all__ = ["build_parser", "main"]
+
+DEFAULT_UPSTREAM_TIMEOUT = 30.0  # the web layer's default too (`_proxy.py`); a test holds them equal
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,8 +103,76 @@ def build_parser() -> argparse.ArgumentParser:
         help="the most a client may take to send a request's headers, and again its body "
         "(default 10; a body cut short answers 408)",
     )
+    proxy = p.add_argument_group("proxy and record (learning from a sandbox or the real pods)")
+    proxy.add_argument(
+        "--upstream",
+        action="append",
+        default=[],
+        metavar="POD=URL",
+        help="forward every API request of POD (in or na) to URL (https:// for the real pods, http:// for any "
+        "server), as it came, api-key included; the control plane stays local. Give it once per pod",
+    )
+    proxy.add_argument("--upstream-ca", type=Path, metavar="FILE", help="a CA bundle (PEM) to trust for the upstreams")
+    proxy.add_argument(
+        "--upstream-timeout",
+        type=float,
+        default=DEFAULT_UPSTREAM_TIMEOUT,
+        metavar="SECONDS",
+        help=f"the most an upstream may take to answer; then 504 (default {DEFAULT_UPSTREAM_TIMEOUT:g})",
+    )
+    proxy.add_argument("--record", type=Path, metavar="FILE", help="append every proxied exchange to this cassette")
+    proxy.add_argument(
+        "--record-limit",
+        type=int,
+        default=DEFAULT_CASSETTE_LIMIT,
+        metavar="BYTES",
+        help=f"stop recording when the cassette reaches this size; proxying goes on (default {DEFAULT_CASSETTE_LIMIT})",
+    )
+    proxy.add_argument(
+        "--keep-personal-data",
+        action="store_true",
+        help="record phone numbers, e-mail addresses and cookie values as they came (masked by default)",
+    )
     p.add_argument("--log-level", default="error", choices=["debug", "info", "warning", "error"])
     return p
+
+
+def _upstreams(values: Sequence[str]) -> dict[str, str]:
+    """{pod: URL} from `--upstream POD=URL` flags; ValueError names the first one that is wrong."""
+    upstreams: dict[str, str] = {}
+    for value in values:
+        pod, sep, url = value.partition("=")
+        pod = pod.strip().lower()
+        if not sep or pod not in PODS:
+            raise ValueError(f"--upstream {value!r}: give POD=URL with POD in or na")
+        parsed = urlsplit(url.strip())
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"--upstream {pod}=...: the URL must be http:// or https:// and name a host")
+        if parsed.query or parsed.fragment:
+            raise ValueError(f"--upstream {pod}=...: the URL may not carry a query or a fragment")
+        try:
+            parsed.port  # noqa: B018 - a port that is no number raises here
+        except ValueError:
+            raise ValueError(f"--upstream {pod}=...: the port is not a number from 0 to 65535") from None
+        if pod in upstreams:
+            raise ValueError(f"--upstream {pod}=... is given twice")
+        upstreams[pod] = url.strip()
+    return upstreams
+
+
+def _shown(url: str) -> str:
+    """An upstream as the banner shows it: never a user or password given in its URL."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def _check_ca(path: Path) -> str | None:
+    """Why the CA file cannot be used, or None."""
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (OSError, ssl.SSLError) as exc:
+        return f"--upstream-ca {path}: not a readable PEM CA bundle ({getattr(exc, 'strerror', None) or exc})"
+    return None
 
 
 def _claim_port(host: str, port: int) -> int:
@@ -188,6 +262,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0 <= args.port <= 65535:
         print("kaleyra-mock: --port must be between 0 and 65535", file=err)
         return 2
+    try:
+        upstreams = _upstreams(args.upstream)
+    except ValueError as exc:
+        print(f"kaleyra-mock: {exc}", file=err)
+        return 2
+    problem = None
+    if not 0.1 <= args.upstream_timeout <= 600:
+        problem = "--upstream-timeout must be between 0.1 and 600"
+    elif args.record_limit < 1:
+        problem = "--record-limit must be at least 1"
+    elif not upstreams and (args.record or args.upstream_ca or args.keep_personal_data):
+        problem = "--record, --upstream-ca and --keep-personal-data need --upstream"
+    elif args.upstream_ca is not None:
+        problem = _check_ca(args.upstream_ca)
+    if problem is not None:
+        print(f"kaleyra-mock: {problem}", file=err)
+        return 2
 
     spec = SpecIndex.load()
     try:
@@ -230,6 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  IN pod:        {base}/in",
             f"  NA pod:        {base}/na",
             f"  control plane: {base}/__mock/" if control_plane else "  control plane: disabled",
+            *(f"  proxy:         {pod} -> {_shown(url)}" for pod, url in upstreams.items()),
+            *([f"  recording:     {args.record}"] if args.record else []),
             "  Ctrl-C or SIGTERM stops it.",
         ]
         print("\n".join(lines), flush=True)
@@ -244,6 +337,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             journal_limit=args.journal_limit,
             error_layout=args.error_layout,
             read_timeout=read_timeout,
+            upstreams=upstreams,
+            upstream_ca=str(args.upstream_ca) if args.upstream_ca else None,
+            upstream_timeout=args.upstream_timeout,
+            record=str(args.record.resolve()) if args.record else None,
+            record_limit=args.record_limit,
+            keep_personal_data=args.keep_personal_data,
         )
         serve(settings, host=args.host, port=port, workers=args.workers, log_level=args.log_level)
     finally:

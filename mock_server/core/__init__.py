@@ -40,6 +40,7 @@ from ._state import (
     state_validator,
 )
 from ._store import DEFAULT_JOURNAL_LIMIT, AccountInfo, Armed, Control, MemoryStore, Store
+from ._verdict import Contracts, Judge, Verdict
 
 __all__ = [
     "CASSETTE_VERSION",
@@ -60,12 +61,14 @@ __all__ = [
     "Armed",
     "Cassette",
     "CassetteError",
+    "Contracts",
     "Control",
     "ControlError",
     "ControlPlane",
     "Engine",
     "Example",
     "Exchange",
+    "Judge",
     "MemoryStore",
     "MockConfig",
     "Operation",
@@ -78,6 +81,7 @@ __all__ = [
     "StateData",
     "StateError",
     "Store",
+    "Verdict",
     "Violation",
     "decoded_body",
     "default_seed_document",

@@ -134,6 +134,8 @@ class Exchange:
     time: str = ""
     operation: str | None = None  # the operationId the request matched in openapi.yaml
     example: str | None = None  # the named example the answer matches, if any
+    # Where an error answer carried its constant: "error" (error.error_code) or "data" (data.error.error_code).
+    layout: str | None = None
     violations: tuple[Violation, ...] = ()
     masked: bool = True
     # Where it was read from ("FILE:LINE"): reports name the exchange that decided an item.
@@ -164,6 +166,7 @@ class Exchange:
             "elapsed_ms": round(self.elapsed_ms, 1),
             "operation": self.operation,
             "example": self.example,
+            "layout": self.layout,
             "violations": [v.to_document() for v in self.violations],
             "masked": self.masked,
         }
@@ -200,6 +203,7 @@ class Exchange:
             time=str(doc.get("time") or ""),
             operation=doc.get("operation"),
             example=doc.get("example"),
+            layout=doc.get("layout"),
             violations=tuple(
                 Violation(str(v["kind"]), str(v["at"]), str(v["mark"]), str(v.get("detail") or ""))
                 for v in doc.get("violations") or ()

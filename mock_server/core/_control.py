@@ -4,7 +4,7 @@ own OpenAPI document (and the Kaleyra spec's Tester schema) before anything chan
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,12 @@ class ControlError(Exception):
 
 
 class ControlPlane:
-    def __init__(self, spec: SpecIndex, store: Store) -> None:
+    def __init__(
+        self, spec: SpecIndex, store: Store, *, proxy_health: Callable[[], dict[str, Any]] | None = None
+    ) -> None:
         self.spec = spec
         self.store = store
+        self._proxy_health = proxy_health  # proxy mode: the upstreams and the cassette, said by the web layer
         self.document_bytes = CONTROL_SPEC_PATH.read_bytes()
         control = load_yaml(CONTROL_SPEC_PATH)
         schemas = copy.deepcopy(control["components"]["schemas"])
@@ -71,6 +74,7 @@ class ControlPlane:
             "store": self.store.kind,
             "scenarios_armed": len(control.scenarios),
             "faults_armed": len(control.faults),
+            "proxy": self._proxy_health() if self._proxy_health is not None else None,
         }
 
     def reset(self) -> dict[str, Any]:

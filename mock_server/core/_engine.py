@@ -391,6 +391,11 @@ class Engine:
     def _render(self, op: Operation, name: str, source: str, extra: tuple[tuple[str, str], ...] = ()) -> ApiResponse:
         return self._from_example(op.examples[name], source, extra, op)
 
+    def render(self, example: Example, source: str, extra: tuple[tuple[str, str], ...] = ()) -> ApiResponse:
+        """An example as the mock answers it (its headers, the configured error layout), for
+        answers decided outside the engine: the proxy's own refusals, 502 and 504."""
+        return self._from_example(example, source, extra)
+
     def _from_example(
         self, example: Example, source: str, extra: tuple[tuple[str, str], ...] = (), op: Operation | None = None
     ) -> ApiResponse:

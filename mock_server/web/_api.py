@@ -11,13 +11,13 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, MapAdapter, RequestRedirect, Rule
 
-from ..core import PODS, ApiRequest, ApiResponse, Engine, Pod, SpecIndex, resolve_pod
+from ..core import PODS, ApiRequest, ApiResponse, Engine, Operation, Pod, SpecIndex, resolve_pod
 from ._http import (
     Unreadable,
     api_key,
@@ -99,6 +99,7 @@ class ApiApp:
 
     def __init__(self, engine: Engine, spec: SpecIndex, default_pod: Pod) -> None:
         self.engine = engine
+        self.spec = spec
         self.default_pod = default_pod
         self.pod_hosts = spec.pod_hosts
         rules, converters = api_rules(spec)
@@ -136,7 +137,7 @@ class ApiApp:
             # RFC 9110 section 9.1: methods are case-sensitive (werkzeug upper-cases them); none is no method
             if not method or method != method.upper():
                 raise MethodNotAllowed(valid_methods=self.routes.allowed_methods(path) or None)
-            rule, args = (self._cached_match if len(path) <= _CACHED_PATH else self.routes.match)(path, method)
+            rule, args = self._match(path, method)
         except MethodNotAllowed as exc:
             if not exc.valid_methods:  # an unknown path stays a 404
                 return self._reject("not_found", environ, method, path)
@@ -164,6 +165,20 @@ class ApiApp:
                 content_encoding=environ.get("HTTP_CONTENT_ENCODING"),
             )
         )
+
+    def _match(self, path: str, method: str) -> tuple[Any, Mapping[str, Any]]:
+        """(rule, args): werkzeug's own answer, kept for recent paths, so never to be mutated."""
+        return (self._cached_match if len(path) <= _CACHED_PATH else self.routes.match)(path, method)
+
+    def route(self, method: str, path: str) -> tuple[Operation | None, dict[str, str]]:
+        """The operation a request names and its path parameters, by the same `Map` that routes
+        the API; (None, {}) when it names none. For answers judged outside the engine (the proxy)."""
+        try:
+            rule, args = self._match(path, method if method == method.upper() else "")
+        except (MethodNotAllowed, NotFound, RequestRedirect):
+            return None, {}
+        params = {name: str(value) for name, value in args.items() if name != _POD_PREFIX}
+        return self.spec.operations[self.operations[rule]["GET" if method == "HEAD" else method]], params
 
     def _reject(
         self, name: str, environ: dict[str, Any], method: str, path: str, allow: list[str] | None = None

@@ -14,9 +14,11 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from ..core import (
     INVALID_JSON,
+    Contracts,
     ControlError,
     ControlPlane,
     Engine,
+    Judge,
     MemoryStore,
     MockConfig,
     SpecIndex,
@@ -41,8 +43,9 @@ from ._http import (
     route_path,
     wsgi_response,
 )
+from ._proxy import Proxy, ProxySettings
 
-__all__ = ["ConnectionDropped", "MockApp", "MockHandle", "create_app"]
+__all__ = ["ConnectionDropped", "MockApp", "MockHandle", "ProxySettings", "create_app"]
 
 log = logging.getLogger("mock_server")
 
@@ -56,6 +59,7 @@ class MockHandle:
     store: Store
     spec: SpecIndex
     config: MockConfig
+    proxy: Proxy | None = None
 
 
 class MockApp(Flask):
@@ -67,11 +71,21 @@ class MockApp(Flask):
     """
 
     api: ApiApp
+    proxy: Proxy | None = None
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if is_control_path(route_path(environ)):
             return super().wsgi_app(environ, start_response)
+        if self.proxy is not None and self.proxy.takes(environ):
+            return self.proxy(environ, start_response)
         return self.api(environ, start_response)
+
+    def runs_long(self, environ: dict[str, Any]) -> bool:
+        """Whether a request may take long (a large state document, a journal read of many entries,
+        an upstream's answer): the one place a server asks, to keep such requests off its event loop."""
+        if is_control_path(route_path(environ)):
+            return True
+        return self.proxy is not None and self.proxy.takes(environ)
 
 
 def _default_store(spec: SpecIndex) -> MemoryStore:
@@ -86,8 +100,13 @@ def create_app(
     spec: SpecIndex | None = None,
     control_plane: bool = True,
     loopback_hosts_only: bool = False,
+    proxy: ProxySettings | None = None,
+    contracts: Contracts | None = None,
 ) -> MockApp:
     """Build the mock. Each call gets its own store unless one is passed in.
+
+    `proxy` with upstreams forwards those pods' API requests (`_proxy.py`); their answers are
+    judged by `contracts` (default: the client's reading of the packaged spec, `load_spec()`).
 
     `loopback_hosts_only` (the server sets it when bound to loopback) refuses control requests
     whose Host names another machine: a page that rebinds its own name to 127.0.0.1 sends no
@@ -96,11 +115,25 @@ def create_app(
     spec = spec or SpecIndex.load()
     store = store if store is not None else _default_store(spec)
     config = config or MockConfig()
-    handle = MockHandle(Engine(spec, store, config), ControlPlane(spec, store), store, spec, config)
+    engine = Engine(spec, store, config)
+    api = ApiApp(engine, spec, config.default_pod)
+    forwarder = None
+    if proxy is not None and proxy.upstreams:
+        if contracts is None:
+            from kaleyra_rcs import load_spec
+
+            contracts = load_spec()
+        judge = Judge(spec, contracts, api.route)
+        forwarder = Proxy(
+            proxy, spec, judge, store, default_pod=config.default_pod, journal=config.journal, render=engine.render
+        )
+    control = ControlPlane(spec, store, proxy_health=forwarder.health if forwarder is not None else None)
+    handle = MockHandle(engine, control, store, spec, config, forwarder)
 
     app = MockApp("mock_server")
+    app.proxy = forwarder
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # OPTIONS is a method the control plane does not take
-    app.api = ApiApp(handle.engine, spec, config.default_pod)
+    app.api = api
     app.url_map.converters["pod"] = PodConverter
     app.url_map.merge_slashes = False
     app.url_map.redirect_defaults = False

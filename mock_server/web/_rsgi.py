@@ -9,7 +9,8 @@ app is called; a stalled upload holds only its own connection. The API then runs
 worker's event-loop thread: it never blocks on the network, and a `latency` fault's delay
 is awaited (`DEFERRED_LATENCY`), so delayed answers hold no thread either. The control
 plane, which may take long on purpose (a large state document), runs on a few threads of
-its own, so the API keeps answering meanwhile. The price,
+its own, and so do proxied requests (which wait on an upstream): the app decides which, in
+`runs_long`, so the API keeps answering meanwhile. The price,
 measured on this machine (ARCHITECTURE.md): 0.88 / 0.69 / 0.86 of the throughput of
 granian's WSGI interface at 1 / 8 / 64 connections.
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 from typing import Any
@@ -35,12 +36,10 @@ from ._http import (
     content_length,
     crash_response,
     has_body,
-    is_control_path,
-    route_path,
     wsgi_response,
 )
 
-__all__ = ["RsgiBridge"]
+__all__ = ["LONG_REQUEST_THREADS", "RsgiBridge"]
 
 log = logging.getLogger("mock_server")
 
@@ -48,6 +47,14 @@ log = logging.getLogger("mock_server")
 # section 9.3) and is never waited for: a client cannot stall the mock with one.
 _READS_BODY = frozenset({"POST", "PUT", "PATCH"})
 _CGI_NAMES = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+# Threads per worker for requests that may take long: enough for 32 proxied requests waiting
+# on their upstreams at once (each holds its thread for its upstream's time), few enough that
+# the GIL is not fought over by idle ones.
+LONG_REQUEST_THREADS = 32
+
+
+def _never(environ: dict[str, Any]) -> bool:
+    return False
 
 
 def _cgi_name(header: str) -> str:
@@ -62,14 +69,18 @@ class RsgiBridge:
         self.read_timeout = read_timeout
         self.max_body = max_body
         self._names: dict[str, str] = {}
-        self._control_threads = ThreadPoolExecutor(4, thread_name_prefix="mock-control")
+        # The app says which requests may take long (`MockApp.runs_long`): the control plane, and
+        # in proxy mode every forwarded request, which waits on its upstream. A plain WSGI app
+        # (the benchmarks' ceiling) has none.
+        self._runs_long: Callable[[dict[str, Any]], bool] = getattr(app, "runs_long", _never)
+        self._threads = ThreadPoolExecutor(LONG_REQUEST_THREADS, thread_name_prefix="mock-long")
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         """Nothing to prepare: the app was built before the loop started."""
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The control plane's threads end with the worker; the app's store closes with the process."""
-        self._control_threads.shutdown(wait=False)
+        """The threads end with the worker; the app's store closes with the process."""
+        self._threads.shutdown(wait=False)
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         if scope.proto != "http":  # websockets are off; nothing else reaches an RSGI app
@@ -85,11 +96,11 @@ class RsgiBridge:
         environ["wsgi.input"] = BytesIO(body)
         delays: list[float] = []
         environ[DEFERRED_LATENCY] = delays
-        if is_control_path(route_path(environ)):
-            # The control plane may take long (a large state document, a journal read of many
-            # entries): on a thread of its own, the API keeps answering.
+        if self._runs_long(environ):
+            # A large state document, a journal read of many entries, an upstream's answer: on a
+            # thread of the bridge's, so the loop keeps answering the API meanwhile.
             status, headers, chunks = await asyncio.get_running_loop().run_in_executor(
-                self._control_threads, self._call, environ
+                self._threads, self._call, environ
             )
         else:
             status, headers, chunks = self._call(environ)

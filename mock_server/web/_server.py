@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..core import DEFAULT_JOURNAL_LIMIT, MockConfig, SqliteStore
+from ..core import DEFAULT_CASSETTE_LIMIT, DEFAULT_JOURNAL_LIMIT, MockConfig, SqliteStore
 from ._app import create_app
+from ._proxy import DEFAULT_UPSTREAM_TIMEOUT, ProxySettings
 from ._rsgi import RsgiBridge
 
 __all__ = ["DEFAULT_READ_TIMEOUT", "WORKER_ENV", "WorkerSettings", "serve", "worker_app"]
@@ -39,6 +40,25 @@ class WorkerSettings:
     journal_limit: int = DEFAULT_JOURNAL_LIMIT
     error_layout: str = "data"
     read_timeout: float = DEFAULT_READ_TIMEOUT
+    # Proxy mode: {pod: base URL}; the CA file to trust; and the cassette each worker appends to.
+    upstreams: dict[str, str] = field(default_factory=dict)
+    upstream_ca: str | None = None
+    upstream_timeout: float = DEFAULT_UPSTREAM_TIMEOUT
+    record: str | None = None
+    record_limit: int = DEFAULT_CASSETTE_LIMIT
+    keep_personal_data: bool = False
+
+    def proxy(self) -> ProxySettings | None:
+        if not self.upstreams:
+            return None
+        return ProxySettings(
+            upstreams=dict(self.upstreams),
+            ca_file=self.upstream_ca,
+            timeout=self.upstream_timeout,
+            record=self.record,
+            record_limit=self.record_limit,
+            keep_personal_data=self.keep_personal_data,
+        )
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -58,7 +78,11 @@ def worker_app() -> RsgiBridge:
         error_layout="error" if settings.error_layout == "error" else "data",
     )
     app = create_app(
-        store, config, control_plane=settings.control_plane, loopback_hosts_only=settings.loopback_hosts_only
+        store,
+        config,
+        control_plane=settings.control_plane,
+        loopback_hosts_only=settings.loopback_hosts_only,
+        proxy=settings.proxy(),
     )
     return RsgiBridge(app, read_timeout=settings.read_timeout)
 

@@ -144,6 +144,7 @@ def test_health__reports_pods_store_and_armed_counts(client: FlaskClient) -> Non
         "store": "memory",
         "scenarios_armed": 0,
         "faults_armed": 0,
+        "proxy": None,
     }
 
     arm_scenario(client, "gateway_error")

@@ -382,7 +382,14 @@ def test_binds_loopback_by_default(server: Server) -> None:
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.2:{server.port}/__mock/health", timeout=TIMEOUT)
     health = httpx.get(server.url("/__mock/health"), timeout=TIMEOUT).json()
-    assert health == {"status": "ok", "pods": ["in", "na"], "store": "sqlite", "scenarios_armed": 0, "faults_armed": 0}
+    assert health == {
+        "status": "ok",
+        "pods": ["in", "na"],
+        "store": "sqlite",
+        "scenarios_armed": 0,
+        "faults_armed": 0,
+        "proxy": None,
+    }
 
 
 @pytest.mark.parametrize("pod", ["in", "na"])
