@@ -10,6 +10,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from ._engine import MockConfig
 from ._pods import PODS
 from ._spec import SpecIndex, load_yaml
 from ._state import AccountData, StateData, StateError, first_problem, state_validator
@@ -30,9 +31,10 @@ class ControlError(Exception):
 
 
 class ControlPlane:
-    def __init__(self, spec: SpecIndex, store: Store) -> None:
+    def __init__(self, spec: SpecIndex, store: Store, config: MockConfig | None = None) -> None:
         self.spec = spec
         self.store = store
+        self.config = config or MockConfig()
         self.document_bytes = CONTROL_SPEC_PATH.read_bytes()
         control = load_yaml(CONTROL_SPEC_PATH)
         schemas = copy.deepcopy(control["components"]["schemas"])
@@ -65,13 +67,18 @@ class ControlPlane:
 
     def health(self) -> dict[str, Any]:
         control = self.store.control()
-        return {
+        health: dict[str, Any] = {
             "status": "ok",
             "pods": list(PODS),
             "store": self.store.kind,
             "scenarios_armed": len(control.scenarios),
             "faults_armed": len(control.faults),
         }
+        if self.config.replay is not None:  # only when asked for: the usual health is unchanged
+            health["replay"] = {**self.config.replay.to_document(), "strict": self.config.replay_strict}
+        if self.config.calibration is not None:
+            health["calibration"] = self.config.calibration.to_document()
+        return health
 
     def reset(self) -> dict[str, Any]:
         self.store.reset()

@@ -96,7 +96,7 @@ def create_app(
     spec = spec or SpecIndex.load()
     store = store if store is not None else _default_store(spec)
     config = config or MockConfig()
-    handle = MockHandle(Engine(spec, store, config), ControlPlane(spec, store), store, spec, config)
+    handle = MockHandle(Engine(spec, store, config), ControlPlane(spec, store, config), store, spec, config)
 
     app = MockApp("mock_server")
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # OPTIONS is a method the control plane does not take

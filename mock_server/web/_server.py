@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
-from ..core import DEFAULT_JOURNAL_LIMIT, MockConfig, SqliteStore
+from ..core import DEFAULT_JOURNAL_LIMIT, MockConfig, ReplayIndex, SpecIndex, SqliteStore, calibrate, load_observations
 from ._app import create_app
 from ._rsgi import RsgiBridge
 
@@ -39,26 +40,37 @@ class WorkerSettings:
     journal_limit: int = DEFAULT_JOURNAL_LIMIT
     error_layout: str = "error"
     read_timeout: float = DEFAULT_READ_TIMEOUT
+    replay: tuple[str, ...] = ()  # cassettes, each worker loads them itself
+    replay_strict: bool = False
+    calibrate: tuple[str, ...] = ()  # cassettes or live reports
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
     def from_env(cls) -> WorkerSettings:
-        return cls(**json.loads(os.environ[WORKER_ENV]))
+        doc = json.loads(os.environ[WORKER_ENV])
+        lists = {name: tuple(doc.get(name, ())) for name in ("replay", "calibrate")}
+        return cls(**{**doc, **lists})
 
 
 def worker_app() -> RsgiBridge:
     settings = WorkerSettings.from_env()
     store = SqliteStore(settings.db_path, journal_limit=settings.journal_limit)
+    spec = SpecIndex.load()
+    replay = ReplayIndex.load([Path(p) for p in settings.replay]) if settings.replay else None
+    observed = load_observations([Path(p) for p in settings.calibrate]) if settings.calibrate else None
     config = MockConfig(
         default_pod="na" if settings.default_pod == "na" else "in",
         strict_content_type=settings.strict_content_type,
         journal=settings.journal,
         error_layout="data" if settings.error_layout == "data" else "error",
+        replay=replay,
+        replay_strict=settings.replay_strict,
+        calibration=None if observed is None else calibrate(spec, observed),
     )
     app = create_app(
-        store, config, control_plane=settings.control_plane, loopback_hosts_only=settings.loopback_hosts_only
+        store, config, spec=spec, control_plane=settings.control_plane, loopback_hosts_only=settings.loopback_hosts_only
     )
     return RsgiBridge(app, read_timeout=settings.read_timeout)
 
