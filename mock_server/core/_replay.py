@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._cassette import HOP_BY_HOP, Exchange, _mask_text, read_cassette
+from ._cassette import HOP_BY_HOP, MASKED_EMAIL, Exchange, _mask_text, read_cassette
 from ._engine import ApiResponse
 from ._pods import PODS
 from ._store import Store
@@ -65,7 +65,7 @@ class ReplayIndex:
     answers: Mapping[Key, tuple[_Recorded, ...]] = field(default_factory=dict)
     cassettes: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()  # cassette lines left out (cut short, or not an exchange)
-    masked: bool = False
+    masked: bool = False  # some recorded query was masked
 
     @classmethod
     def from_exchanges(
@@ -77,7 +77,8 @@ class ReplayIndex:
             req = exchange.request
             key = (req.method, req.pod, req.path, req.query, req.headers.get("prefer", ""))
             answers.setdefault(key, []).append(_Recorded(exchange, replay_response(exchange)))
-            masked = masked or exchange.masked
+            # Masking leaves an X for a digit, or the masked address: only then is a miss tried masked.
+            masked = masked or (exchange.masked and ("X" in req.query or MASKED_EMAIL in req.query))
         frozen = {key: tuple(found) for key, found in answers.items()}
         return cls(frozen, tuple(cassettes), tuple(skipped), masked)
 

@@ -19,6 +19,7 @@ from mock_server.core import (
     RecordedResponse,
     Replayer,
     ReplayIndex,
+    SpecIndex,
     mask,
     upstream_path,
 )
@@ -214,3 +215,10 @@ def test_replay__health__names_the_cassettes_and_the_counts(tmp_path: Path) -> N
     assert len(replay["skipped"]) == 1
     assert replay["skipped"][0].startswith("c.jsonl:4:")
     assert json.dumps(replay)  # JSON as it is served
+
+
+def test_replay_strict__not_in_cassette__is_listed_as_every_operations_own_404() -> None:
+    for op in SpecIndex.load().operations.values():
+        own = op.own["not_in_cassette"]
+        assert (own.status, own.value["code"]) == (404, "MOCK404"), op.operation_id
+        assert own.value["error"]["error_code"] == "NOT_IN_CASSETTE"

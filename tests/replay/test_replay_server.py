@@ -175,20 +175,35 @@ def test_replay_strict__no_match__is_the_mocks_own_404(strict: ServerProcess) ->
     assert fresh(f"{strict.url}/__mock/health", "GET").json()["replay"]["strict"] is True
 
 
-def test_replay__unreadable_cassette__one_line_and_exit_2(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("flags", "line"),
+    [
+        (
+            ["--replay", "{broken}"],
+            "cannot read cassette {broken}: no exchange in it (broken.jsonl:1: not a version 1 exchange)",
+        ),
+        (
+            ["--calibrate", "{broken}"],
+            "cannot read cassette {broken}: no exchange in it (broken.jsonl:1: not a version 1 exchange)",
+        ),
+        (["--replay", "{missing}"], "cannot read cassette {missing}: cannot read: No such file or directory"),
+        (["--replay-strict"], "--replay-strict needs --replay FILE"),
+    ],
+)
+def test_replay__unusable_flags__one_line_and_exit_2(tmp_path: Path, flags: list[str], line: str) -> None:
     broken = tmp_path / "broken.jsonl"
     broken.write_bytes(b'{"v":2}\n')
+    names = {"broken": broken, "missing": tmp_path / "missing.jsonl"}
     done = subprocess.run(
-        [sys.executable, "-m", "mock_server", "--port", "0", "--replay", str(broken)],
+        [sys.executable, "-m", "mock_server", "--port", "0", *(f.format(**names) for f in flags)],
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
     )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        f"kaleyra-mock: cannot read cassette {broken}: no exchange in it (broken.jsonl:1: not a version 1 exchange)"
-    ]
+    assert done.stderr.strip().splitlines() == ["kaleyra-mock: " + line.format(**names)]
+    assert done.stdout == ""
 
 
 # -- calibrate ---------------------------------------------------------------------------------
