@@ -250,3 +250,21 @@ def test_health__replay_and_calibration__validate_against_the_control_document(t
     plain = create_app().test_client().get("/__mock/health").get_json()
     Draft202012Validator(schema).validate(plain)
     assert not {"replay", "calibration"} & set(plain)
+
+
+def test_calibrate__routing_probe__a_path_no_operation_takes_answers_as_observed() -> None:
+    page = b"<html><body>404 Not Found</body></html>"
+    exchange = observed(
+        404,
+        page,
+        path=f"/v1/{SID}/rcs/drift-probe-no-such-operation",
+        query="",
+        operation=None,
+        probe="not_found_path",
+        response_headers=(("Content-Type", "text/html"),),
+    )
+    with mock(exchange) as http:
+        response = http.get("/v1/S/rcs/anything-else", headers={"api-key": "k"})
+        assert (response.status_code, response.content, response.headers["Content-Type"]) == (404, page, "text/html")
+        assert response.headers["X-Mock-Source"] == "observed"
+        assert response.headers["X-Mock-Example"] == "not_found"
