@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from ._json import INVALID_JSON, strict_json
 from ._pods import Pod
@@ -206,12 +206,13 @@ class Engine:
         """--replay-strict: the mock's own 404 naming the request no cassette holds an answer for."""
         example = self.spec.shared["not_in_cassette"]
         target = path + ("?" + query if query else "")
-        value = dict(example.value)
-        value["error"] = {**value["error"], "error_message": f"no recorded exchange matches {method} {target}"}
-        body = encode_json(value)
-        if self._layout == "data":
-            body = encode_json(_in_data(value))
-        response = ApiResponse(example.status, body, (("Content-Type", "application/json"),), example.name, "replay")
+        detail = {**example.value["error"], "error_message": f"no recorded exchange matches {method} {target}"}
+        value = {**example.value, "error": detail}
+        if self._layout == "data":  # as _data_layout moves it
+            value = {k: v for k, v in value.items() if k != "error"} | {"data": {**value["data"], "error": detail}}
+        response = ApiResponse(
+            example.status, encode_json(value), (("Content-Type", "application/json"),), example.name, "replay"
+        )
         self._journal(method, path, pod, None, None, None, api_key, response)
         return response
 
@@ -456,7 +457,10 @@ class Engine:
     def _data_layout(self, example: Example) -> bytes:
         cached = self._relaid.get(example.body)
         if cached is None:
-            cached = self._relaid[example.body] = encode_json(_in_data(example.value))
+            value = dict(example.value)
+            detail = value.pop("error", {})
+            value["data"] = {**(value.get("data") or {}), "error": detail}
+            cached = self._relaid[example.body] = encode_json(value)
         return cached
 
     def _journal(
@@ -473,28 +477,20 @@ class Engine:
     ) -> None:
         if not self.config.journal:
             return
-        entry = {
-            "time": self._now(),
-            "pod": pod,
-            "method": method,
-            "path": path,
-            "operation": op.operation_id if op else None,
-            "canonical": op.canonical if op else None,
-            "sid": sid,
-            "agent_number": agent,
-            "api_key": None if not api_key else "sha256:" + self._hash(api_key)[:8],
-            "status": response.status,
-            "example": response.example,
-            "source": response.source,
-        }
-        if cassette is not None:
-            entry["cassette"] = cassette
-        self.store.record(entry)
-
-
-def _in_data(value: Any) -> Any:
-    """An error body with its constant and message moved to data.error (the other layout)."""
-    value = dict(value)
-    detail = value.pop("error", {})
-    value["data"] = {**(value.get("data") or {}), "error": detail}
-    return value
+        self.store.record(
+            {
+                "time": self._now(),
+                "pod": pod,
+                "method": method,
+                "path": path,
+                "operation": op.operation_id if op else None,
+                "canonical": op.canonical if op else None,
+                "sid": sid,
+                "agent_number": agent,
+                "api_key": None if not api_key else "sha256:" + self._hash(api_key)[:8],
+                "status": response.status,
+                "example": response.example,
+                "source": response.source,
+                **({"cassette": cassette} if cassette is not None else {}),  # a replayed answer's FILE:LINE
+            }
+        )
