@@ -25,12 +25,16 @@ from .core import (
     MAX_DEPTH,
     PODS,
     Armed,
+    CassetteError,
+    ReplayIndex,
     SpecIndex,
     SqliteStore,
     StateData,
     StateError,
     Store,
+    calibrate,
     default_seed_document,
+    load_observations,
     load_yaml,
     merge_seed,
     state_validator,
@@ -132,6 +136,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-personal-data",
         action="store_true",
         help="record phone numbers, e-mail addresses and cookie values as they came (masked by default)",
+    )
+    learned = p.add_argument_group("replay and calibrate (offline, from cassettes)")
+    learned.add_argument(
+        "--replay",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="answer requests a cassette recorded with the recorded answer, byte for byte (repeatable; "
+        "method, pod, path, raw query and Prefer must match; the n-th such request gets the n-th answer)",
+    )
+    learned.add_argument(
+        "--replay-strict",
+        action="store_true",
+        help="with --replay: answer a request no cassette recorded with the mock's own 404 (MOCK404), "
+        "not the normal mock",
+    )
+    learned.add_argument(
+        "--calibrate",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="answer as the real API was observed to (cassettes, or a live report's `exchanges`; repeatable)",
     )
     p.add_argument("--log-level", default="error", choices=["debug", "info", "warning", "error"])
     return p
@@ -287,6 +315,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kaleyra-mock: cannot load seed {args.seed}: {exc}", file=err)
         return 2
 
+    if args.replay_strict and not args.replay:
+        print("kaleyra-mock: --replay-strict needs --replay FILE", file=err)
+        return 2
+    if upstreams and (args.replay or args.calibrate):
+        # A proxied pod is answered by its upstream alone: a replayed or calibrated answer there
+        # would never be given, and beside it on the other pod would make one run two kinds of mock.
+        print("kaleyra-mock: --replay and --calibrate answer offline: use them without --upstream", file=err)
+        return 2
+    replay_paths = [p.resolve() for p in args.replay]
+    calibrate_paths = [p.resolve() for p in args.calibrate]
+    try:  # read once here, for one clear line and exit 2; each worker reads them again itself
+        replay = ReplayIndex.load(replay_paths) if replay_paths else None
+        calibration = calibrate(spec, load_observations(calibrate_paths)) if calibrate_paths else None
+    except CassetteError as exc:
+        print(f"kaleyra-mock: cannot read cassette {exc}", file=err)
+        return 2
+
     loopback = is_loopback_host(args.host)
     control_plane = loopback if args.control_plane is None else args.control_plane
     if not loopback:
@@ -325,6 +370,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             *([f"  recording:     {args.record}"] if args.record else []),
             "  Ctrl-C or SIGTERM stops it.",
         ]
+        if replay is not None:
+            strict = ", strict" if args.replay_strict else ""
+            lines.insert(
+                -1, f"  replay:        {replay.exchange_count()} exchanges, {len(replay.cassettes)} cassettes{strict}"
+            )
+            lines[-1:-1] = [f"  replay:        skipped {line}" for line in replay.skipped]
+        if calibration is not None:
+            lines.insert(
+                -1,
+                f"  calibrated:    {len(calibration.observed)} examples, {len(calibration.not_applied)} not applied"
+                f", error layout {calibration.error_layout or 'unchanged'} (see /__mock/health)",
+            )
         print("\n".join(lines), flush=True)
 
         settings = WorkerSettings(
@@ -343,6 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             record=str(args.record.resolve()) if args.record else None,
             record_limit=args.record_limit,
             keep_personal_data=args.keep_personal_data,
+            replay=tuple(str(p) for p in replay_paths),
+            replay_strict=args.replay_strict,
+            calibrate=tuple(str(p) for p in calibrate_paths),
         )
         serve(settings, host=args.host, port=port, workers=args.workers, log_level=args.log_level)
     finally:

@@ -4,6 +4,7 @@ Everything here can be driven from a unit test with plain values; `mock_server.w
 only turns HTTP into `ApiRequest` and `ApiResponse` back into HTTP.
 """
 
+from ._calibrate import OBSERVED_SOURCE, PROBE_EXAMPLES, Calibration, Observed, calibrate, load_observations
 from ._cassette import (
     CASSETTE_VERSION,
     DEFAULT_CASSETTE_LIMIT,
@@ -27,6 +28,7 @@ from ._control import CONTROL_SPEC_PATH, ControlError, ControlPlane
 from ._engine import FAULT_KINDS, ApiRequest, ApiResponse, Engine, MockConfig, is_json_media_type, mock_error_body
 from ._json import INVALID_JSON, MAX_DEPTH, strict_json, too_deep
 from ._pods import PODS, Pod, pod_from_host, resolve_pod
+from ._replay import REPLAY_SOURCE, Replayer, ReplayIndex, replay_response, upstream_path
 from ._spec import SPEC_PATH, Example, Operation, SpecIndex, encode_json, load_yaml
 from ._sqlite import SqliteStore
 from ._state import (
@@ -52,6 +54,9 @@ __all__ = [
     "INVALID_JSON",
     "MAX_DEPTH",
     "PODS",
+    "OBSERVED_SOURCE",
+    "PROBE_EXAMPLES",
+    "REPLAY_SOURCE",
     "REQUEST_HEADERS",
     "SPEC_PATH",
     "AccountData",
@@ -60,6 +65,7 @@ __all__ = [
     "ApiResponse",
     "Armed",
     "Cassette",
+    "Calibration",
     "CassetteError",
     "Contracts",
     "Control",
@@ -71,10 +77,13 @@ __all__ = [
     "Judge",
     "MemoryStore",
     "MockConfig",
+    "Observed",
     "Operation",
     "Pod",
     "RecordedRequest",
     "RecordedResponse",
+    "ReplayIndex",
+    "Replayer",
     "Scenario",
     "SpecIndex",
     "SqliteStore",
@@ -83,6 +92,7 @@ __all__ = [
     "Store",
     "Verdict",
     "Violation",
+    "calibrate",
     "decoded_body",
     "default_seed_document",
     "encode_json",
@@ -90,6 +100,7 @@ __all__ = [
     "hash_key",
     "is_json_media_type",
     "key_fingerprint",
+    "load_observations",
     "load_yaml",
     "mask",
     "merge_seed",
@@ -98,10 +109,12 @@ __all__ = [
     "pod_from_host",
     "read_cassette",
     "recorded_headers",
+    "replay_response",
     "resolve_pod",
     "scenario_table",
     "scenarios",
     "state_validator",
     "strict_json",
     "too_deep",
+    "upstream_path",
 ]

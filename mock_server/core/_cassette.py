@@ -45,6 +45,7 @@ __all__ = [
     "decoded_body",
     "exchanges_of",
     "mask",
+    "mask_text",
     "now_iso",
     "read_cassette",
     "recorded_headers",
@@ -341,7 +342,8 @@ def _mask_phone(text: str) -> str:
     return "".join(ch if not ch.isdigit() or i in keep else "X" for i, ch in enumerate(text))
 
 
-def _mask_text(text: str) -> str:
+def mask_text(text: str) -> str:
+    """Phone numbers and e-mail addresses in free text (a body that is not JSON, a query)."""
     return _PHONE.sub(lambda m: _mask_phone(m.group(0)), _EMAIL.sub(MASKED_EMAIL, text))
 
 
@@ -353,7 +355,7 @@ def _mask_value(value: Any, key: str | None = None) -> Any:
     if isinstance(value, str):
         if key is not None and key.lower() in _PERSONAL_KEYS and "@" not in value:
             return _mask_phone(value) if any(ch.isdigit() for ch in value) else value
-        return _mask_text(value)
+        return mask_text(value)
     if isinstance(value, int) and not isinstance(value, bool) and key is not None and key.lower() in _PERSONAL_KEYS:
         return _mask_phone(str(value))
     return value
@@ -374,7 +376,7 @@ def _mask_body(body: bytes) -> bytes:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return body
-    masked_text = _mask_text(text)
+    masked_text = mask_text(text)
     return body if masked_text == text else masked_text.encode()
 
 
@@ -401,7 +403,7 @@ def mask(exchange: Exchange) -> Exchange:
     request = exchange.request
     return replace(
         exchange,
-        request=replace(request, body=_mask_body(request.body), query=_mask_text(request.query)),
+        request=replace(request, body=_mask_body(request.body), query=mask_text(request.query)),
         response=replace(response, body=body, headers=headers),
         masked=True,
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from ._engine import MockConfig
 from ._pods import PODS
 from ._spec import SpecIndex, load_yaml
 from ._state import AccountData, StateData, StateError, first_problem, state_validator
@@ -31,10 +32,16 @@ class ControlError(Exception):
 
 class ControlPlane:
     def __init__(
-        self, spec: SpecIndex, store: Store, *, proxy_health: Callable[[], dict[str, Any]] | None = None
+        self,
+        spec: SpecIndex,
+        store: Store,
+        config: MockConfig | None = None,
+        *,
+        proxy_health: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.spec = spec
         self.store = store
+        self.config = config or MockConfig()
         self._proxy_health = proxy_health  # proxy mode: the upstreams and the cassette, said by the web layer
         self.document_bytes = CONTROL_SPEC_PATH.read_bytes()
         control = load_yaml(CONTROL_SPEC_PATH)
@@ -68,7 +75,7 @@ class ControlPlane:
 
     def health(self) -> dict[str, Any]:
         control = self.store.control()
-        return {
+        health: dict[str, Any] = {
             "status": "ok",
             "pods": list(PODS),
             "store": self.store.kind,
@@ -76,6 +83,11 @@ class ControlPlane:
             "faults_armed": len(control.faults),
             "proxy": self._proxy_health() if self._proxy_health is not None else None,
         }
+        if self.config.replay is not None:  # only when asked for: the usual health is unchanged
+            health["replay"] = {**self.config.replay.to_document(), "strict": self.config.replay_strict}
+        if self.config.calibration is not None:
+            health["calibration"] = self.config.calibration.to_document()
+        return health
 
     def reset(self) -> dict[str, Any]:
         self.store.reset()

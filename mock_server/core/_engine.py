@@ -11,14 +11,18 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Literal
 
 from ._json import INVALID_JSON, strict_json
 from ._pods import Pod
 from ._spec import Example, Operation, SpecIndex, encode_json
 from ._state import hash_key
 from ._store import Armed, Control, Store
+
+if TYPE_CHECKING:
+    from ._calibrate import Calibration
+    from ._replay import ReplayIndex
 
 __all__ = [
     "FAULT_KINDS",
@@ -45,6 +49,12 @@ class MockConfig:
     # ErrorResponse); "error" moves them to a top-level `error`, the other reading, so a
     # client can be tested against both.
     error_layout: Literal["error", "data"] = "data"
+    # --replay: the recorded answers, tried before the engine (web/_api.py); --replay-strict
+    # answers a request none matches with the mock's own 404 `not_in_cassette`.
+    replay: ReplayIndex | None = field(default=None, compare=False)
+    replay_strict: bool = False
+    # --calibrate: the answers observed for examples (`_from_example`), and the error layout they use.
+    calibration: Calibration | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,9 @@ class Engine:
         self._rng_lock = threading.Lock()
         self._hashes: dict[str, str] = {}  # api key -> its SHA-256, for the few keys a test run uses
         self._clock: tuple[int, str] = (0, "")  # (second, its journal timestamp)
+        calibration = self.config.calibration
+        decided = calibration.error_layout if calibration is not None else None
+        self._layout = decided or self.config.error_layout
 
     # -- entry points ------------------------------------------------------------------
 
@@ -172,6 +185,32 @@ class Engine:
         example = self.spec.refusal(status)
         response = self._from_example(example, "routing", (("X-Mock-Warning", detail),))
         self._journal(method, path, pod, None, None, None, None, response)
+        return response
+
+    def replayed(
+        self,
+        method: str,
+        path: str,
+        pod: Pod,
+        api_key: str | None,
+        response: ApiResponse,
+        line: str,
+        operation: str | None,
+    ) -> ApiResponse:
+        """Journals an answer a cassette gave (`line` is the cassette's FILE:LINE); returns it."""
+        op = self.spec.operations.get(operation or "")
+        self._journal(method, path, pod, op, None, None, api_key, response, line)
+        return response
+
+    def not_in_cassette(self, method: str, path: str, query: str, pod: Pod, api_key: str | None) -> ApiResponse:
+        """--replay-strict: the mock's own 404 naming the request no cassette holds an answer for."""
+        example = self.spec.shared["not_in_cassette"]
+        target = path + ("?" + query if query else "")
+        data = example.value["data"]
+        detail = {**data["error"], "error_message": f"no recorded exchange matches {method} {target}"}
+        value = {**example.value, "data": {**data, "error": detail}}
+        response = self._from_example(replace(example, value=value, body=encode_json(value)), "replay")
+        self._journal(method, path, pod, None, None, None, api_key, response)
         return response
 
     def _hash(self, api_key: str) -> str:
@@ -404,10 +443,16 @@ class Engine:
         if example.status == 405 and op is not None:
             extra = (("Allow", self.spec.allow(op.path)), *extra)
         given = {name.lower() for name, _ in extra}
+        calibration = self.config.calibration
+        if calibration is not None:
+            observed = calibration.observed.get((op.canonical if op else "*", example.name))
+            if observed is not None:  # the real API's answer, as seen, for this example
+                kept = tuple(h for h in observed.headers if h[0].lower() not in given)
+                return ApiResponse(observed.status, observed.body, (*kept, *extra), example.name, "observed")
         kept = tuple(h for h in example.headers if h[0].lower() not in given)
         headers = (("Content-Type", "application/json"), *kept, *extra)
         body = example.body
-        if self.config.error_layout == "error" and example.status >= 400:
+        if self._layout == "error" and example.status >= 400:
             body = self._error_layout(example)
         return ApiResponse(example.status, body, headers, example.name, source)
 
@@ -420,7 +465,9 @@ class Engine:
             detail = data.pop("error", {})
             value["data"] = data
             value["error"] = detail
-            cached = self._relaid[example.body] = encode_json(value)
+            cached = encode_json(value)
+            if len(self._relaid) < 256:  # the spec's examples; a message made per request is not kept
+                self._relaid[example.body] = cached
         return cached
 
     def _journal(
@@ -433,6 +480,7 @@ class Engine:
         agent: str | None,
         api_key: str | None,
         response: ApiResponse,
+        cassette: str | None = None,
     ) -> None:
         if not self.config.journal:
             return
@@ -450,5 +498,6 @@ class Engine:
                 "status": response.status,
                 "example": response.example,
                 "source": response.source,
+                **({"cassette": cassette} if cassette is not None else {}),  # a replayed answer's FILE:LINE
             }
         )

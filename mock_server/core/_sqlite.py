@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS armed (
     id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, name TEXT NOT NULL,
     remaining INTEGER, pod TEXT, sid TEXT, operation TEXT, agent_number TEXT,
     params TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS replay_positions (key TEXT PRIMARY KEY, next INTEGER NOT NULL);
 DROP TABLE IF EXISTS journal_writers;  -- the batched journal's, before the journal left the file
 DROP TABLE IF EXISTS journal;
 """
@@ -327,6 +328,16 @@ class SqliteStore:
             self._bump(db)
             return True
 
+    def next_position(self, key: str) -> int:
+        """One UPSERT ... RETURNING in one transaction: the row's write lock makes the count atomic."""
+        with self._write() as db:
+            row = db.execute(
+                "INSERT INTO replay_positions VALUES (?, 1)"
+                " ON CONFLICT (key) DO UPDATE SET next = next + 1 RETURNING next - 1",
+                (key,),
+            ).fetchone()
+            return int(row[0])
+
     def record(self, entry: dict[str, Any]) -> None:
         self._journal.record(entry)
 
@@ -405,6 +416,7 @@ class SqliteStore:
         with self._write() as db:
             self._write_state(db, self._seed(db))
             db.execute("DELETE FROM armed")
+            db.execute("DELETE FROM replay_positions")
             self._arm_standing(db)
             # Before the commit: every answer given on the new state lands after the clear, as
             # with MemoryStore's one lock (an answer in flight on the old state may land after it).

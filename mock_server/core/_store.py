@@ -141,6 +141,11 @@ class Store(Protocol):
         once, before serving (the CLI does): a second call arms its faults beside the first's."""
         ...
 
+    def next_position(self, key: str) -> int:
+        """How many times `key` was asked for before (0 the first time), counted atomically across
+        processes: two callers never get the same number. Replay's place in a cassette; reset clears it."""
+        ...
+
     def record(self, entry: dict[str, Any]) -> None:
         """Journals `entry` (JSON-able, no longer changed by the caller) before the answer is sent:
         the next journal read, in any process, has it."""
@@ -230,6 +235,7 @@ class MemoryStore:
         self._journal_ids = itertools.count(1)
         self._generation = 0
         self._control: Control | None = None
+        self._positions: dict[str, int] = {}
 
     def _changed(self) -> None:
         self._generation += 1
@@ -327,6 +333,12 @@ class MemoryStore:
             self.arm(fault)
         self._changed()
 
+    def next_position(self, key: str) -> int:
+        with self._lock:
+            position = self._positions.get(key, 0)
+            self._positions[key] = position + 1
+            return position
+
     def record(self, entry: dict[str, Any]) -> None:
         with self._lock:
             self._journal.append({**entry, "id": next(self._journal_ids)})
@@ -373,6 +385,7 @@ class MemoryStore:
             self._state = self._seed.copy()
             self._armed.clear()
             self._journal.clear()
+            self._positions.clear()
             self._arm_standing()
 
     def close(self) -> None:

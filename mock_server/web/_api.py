@@ -17,7 +17,7 @@ from typing import Any
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, MapAdapter, RequestRedirect, Rule
 
-from ..core import PODS, ApiRequest, ApiResponse, Engine, Operation, Pod, SpecIndex, resolve_pod
+from ..core import PODS, ApiRequest, ApiResponse, Engine, Operation, Pod, Replayer, SpecIndex, resolve_pod
 from ._http import (
     Unreadable,
     api_key,
@@ -116,6 +116,8 @@ class ApiApp:
         # anew), and only of paths up to _CACHED_PATH characters: 4,096 long URLs would hold
         # hundreds of MB.
         self._cached_match = functools.lru_cache(maxsize=4096)(self.routes.match)
+        replay = engine.config.replay
+        self.replayer = None if replay is None else Replayer(replay, engine.store)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "")
@@ -133,6 +135,10 @@ class ApiApp:
         problem = request_problem(environ)
         if problem is not None:
             return self.engine.unreadable(problem.status, method, path, self._pod(environ, path), problem.detail)
+        if self.replayer is not None:
+            replayed = self._replay(environ, method, path)
+            if replayed is not None:
+                return replayed
         try:
             # RFC 9110 section 9.1: methods are case-sensitive (werkzeug upper-cases them); none is no method
             if not method or method != method.upper():
@@ -179,6 +185,23 @@ class ApiApp:
             return None, {}
         params = {name: str(value) for name, value in args.items() if name != _POD_PREFIX}
         return self.spec.operations[self.operations[rule]["GET" if method == "HEAD" else method]], params
+
+    def _replay(self, environ: dict[str, Any], method: str, path: str) -> ApiResponse | None:
+        """A recorded answer (`core/_replay.py` has the match rule), before routing: a cassette may
+        hold a path no operation takes. Unmatched: the mock's own 404 when strict, else None."""
+        assert self.replayer is not None
+        query: str = environ.get("QUERY_STRING", "")
+        if not query.isascii():  # WSGI's latin-1 text of the bytes; request_problem checked they are UTF-8
+            query = query.encode("latin-1").decode("utf-8")
+        pod = self._pod(environ, path)
+        key = api_key(environ)
+        found = self.replayer.answer(method, pod, path, query, environ.get("HTTP_PREFER"))
+        if found is not None:
+            exchange, response = found
+            return self.engine.replayed(method, path, pod, key, response, exchange.source, exchange.operation)
+        if self.engine.config.replay_strict:
+            return self.engine.not_in_cassette(method, path, query, pod, key)
+        return None
 
     def _reject(
         self, name: str, environ: dict[str, Any], method: str, path: str, allow: list[str] | None = None

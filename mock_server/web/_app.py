@@ -127,7 +127,7 @@ def create_app(
         forwarder = Proxy(
             proxy, spec, judge, store, default_pod=config.default_pod, journal=config.journal, render=engine.render
         )
-    control = ControlPlane(spec, store, proxy_health=forwarder.health if forwarder is not None else None)
+    control = ControlPlane(spec, store, config, proxy_health=forwarder.health if forwarder is not None else None)
     handle = MockHandle(engine, control, store, spec, config, forwarder)
 
     app = MockApp("mock_server")

@@ -12,9 +12,19 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-from ..core import DEFAULT_CASSETTE_LIMIT, DEFAULT_JOURNAL_LIMIT, MockConfig, SqliteStore
+from ..core import (
+    DEFAULT_CASSETTE_LIMIT,
+    DEFAULT_JOURNAL_LIMIT,
+    MockConfig,
+    ReplayIndex,
+    SpecIndex,
+    SqliteStore,
+    calibrate,
+    load_observations,
+)
 from ._app import create_app
 from ._proxy import DEFAULT_UPSTREAM_TIMEOUT, ProxySettings
 from ._rsgi import RsgiBridge
@@ -47,6 +57,11 @@ class WorkerSettings:
     record: str | None = None
     record_limit: int = DEFAULT_CASSETTE_LIMIT
     keep_personal_data: bool = False
+    # Offline: cassettes to replay (each worker loads them itself), and cassettes or live reports
+    # to calibrate from.
+    replay: tuple[str, ...] = ()
+    replay_strict: bool = False
+    calibrate: tuple[str, ...] = ()
 
     def proxy(self) -> ProxySettings | None:
         if not self.upstreams:
@@ -65,21 +80,30 @@ class WorkerSettings:
 
     @classmethod
     def from_env(cls) -> WorkerSettings:
-        return cls(**json.loads(os.environ[WORKER_ENV]))
+        doc = json.loads(os.environ[WORKER_ENV])
+        lists = {name: tuple(doc.get(name, ())) for name in ("replay", "calibrate")}
+        return cls(**{**doc, **lists})
 
 
 def worker_app() -> RsgiBridge:
     settings = WorkerSettings.from_env()
     store = SqliteStore(settings.db_path, journal_limit=settings.journal_limit)
+    spec = SpecIndex.load()
+    replay = ReplayIndex.load([Path(p) for p in settings.replay]) if settings.replay else None
+    observed = load_observations([Path(p) for p in settings.calibrate]) if settings.calibrate else None
     config = MockConfig(
         default_pod="na" if settings.default_pod == "na" else "in",
         strict_content_type=settings.strict_content_type,
         journal=settings.journal,
         error_layout="error" if settings.error_layout == "error" else "data",
+        replay=replay,
+        replay_strict=settings.replay_strict,
+        calibration=None if observed is None else calibrate(spec, observed),
     )
     app = create_app(
         store,
         config,
+        spec=spec,
         control_plane=settings.control_plane,
         loopback_hosts_only=settings.loopback_hosts_only,
         proxy=settings.proxy(),
