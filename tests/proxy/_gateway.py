@@ -2,8 +2,8 @@
 
 It answers the testers path by `agent_number`, each number one way a real gateway may answer
 (gzip, chunked, a redirect, extra headers, a body that breaks the schema, an HTML error page,
-an echo of what it was sent), optionally over TLS with a certificate of a CA made here with the
-`openssl` command. It keeps every request it received, so a test can see what was forwarded.
+an echo of what it was sent), optionally over TLS with a certificate of a CA made here
+(trustme). It keeps every request it received, so a test can see what was forwarded.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import gzip
 import json
 import socket
 import ssl
-import subprocess
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import trustme
 
 __all__ = ["TESTER", "Gateway", "Silent", "make_ca"]
 
@@ -169,21 +170,10 @@ class Silent:
 
 
 def make_ca(folder: Path) -> tuple[Path, ssl.SSLContext]:
-    """A CA (its PEM file) and a server context with a certificate it signed for 127.0.0.1."""
-
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True, timeout=30)
-
-    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    run("req", "-x509", *curve, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=proxy test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")  # fmt: skip
-    run("req", *curve, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
-    (folder / "server.ext").write_text(
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-        "keyUsage=critical,digitalSignature\n"
-    )
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.pem", "-days", "2", "-extfile", "server.ext")  # fmt: skip
+    """A CA (its PEM file) and a server context with a certificate it signed for 127.0.0.1
+    (trustme: a test CA made in memory, no openssl command needed)."""
+    authority = trustme.CA(organization_name="proxy test CA")
+    authority.cert_pem.write_to_path(str(folder / "ca.pem"))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(folder / "server.pem", folder / "server.key")
+    authority.issue_cert("127.0.0.1").configure_cert(context)
     return folder / "ca.pem", context
