@@ -364,7 +364,7 @@ def test_api_key__appears_in_no_output_of_a_full_run(tmp_path: Path, caplog: pyt
     assert unexpected == []
     assert cli_codes == [0, 5, 4, 2], cli_codes
     assert live_rc == 0, live_output
-    assert {p.name for p in reports.iterdir()} == {"drift.md", "drift.json"}
+    assert {p.name for p in reports.iterdir()} == {"drift.md", "drift.json", "live-cassette.jsonl"}  # all grepped
     fingerprints = {"sha256:" + hashlib.sha256(key.encode()).hexdigest()[:8] for key in (KEY, WRONG)}
     assert {e["api_key"] for e in journal} == fingerprints | {None}  # keys only as fingerprints, or none sent
     # every API request of the run: CALLS on each pod; six client calls on each pod, then the reset one;
