@@ -251,6 +251,8 @@ def _place(spec: SpecIndex, shape: _Shape, exchange: Exchange) -> tuple[str, str
         refusal = shape.example(op, exchange)
         if refusal is not None and refusal in examples:
             return family, refusal, "shape"
+    if not same and any(n in _STATE_BODIES and e.status == status for n, e in examples.items()):
+        return None, None, f"a {status} of {family}: its body is the state's, never calibrated"
     why = f"ambiguous: {', '.join(same)}" if same else f"no example of {family} answers {status} like this"
     return None, None, why
 

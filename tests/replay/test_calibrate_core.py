@@ -139,7 +139,7 @@ def test_calibrate__not_applied__says_why(index: SpecIndex) -> None:
     assert dict(calibration.not_applied) == {
         "r:2": "agent_not_found of getTestersByAgent was calibrated from r:1 already",
         "r:3": "no example of getTestersByAgent answers 418 like this",
-        "r:4": "no example of getTestersByAgent answers 200 like this",
+        "r:4": "a 200 of getTestersByAgent: its body is the state's, never calibrated",
         "r:5": "GET /v2/nothing is no operation of openapi.yaml",
         "r:6": "testers: the body is the state's, never calibrated",
     }
