@@ -104,6 +104,10 @@ class Calibration:
     error_layout: Layout | None = None
     layout_why: str = "no observed error body"
     not_applied: tuple[tuple[str, str], ...] = ()  # (source, why)
+    # Whether a request without Content-Type (and with a key) was refused: True makes the mock
+    # refuse it too, as --strict-content-type; None when no such request was observed.
+    content_type_required: bool | None = None
+    content_type_why: str = "no request without Content-Type was observed"
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -111,6 +115,8 @@ class Calibration:
             "not_applied": [{"source": source, "why": why} for source, why in self.not_applied],
             "error_layout": self.error_layout,
             "error_layout_why": self.layout_why,
+            "content_type_required": self.content_type_required,
+            "content_type_why": self.content_type_why,
         }
 
 
@@ -199,7 +205,8 @@ class _Shape:
     def example(self, op: Operation, exchange: Exchange) -> str | None:
         req = exchange.request
         args = _path_args(op.path, req.path) or {}
-        engine = Engine(self.spec, MemoryStore(self.seed), MockConfig(journal=False))
+        # Strict: a request without Content-Type that was refused stands for unsupported_media_type.
+        engine = Engine(self.spec, MemoryStore(self.seed), MockConfig(journal=False, strict_content_type=True))
         answer = engine.handle(
             ApiRequest(
                 operation_id=op.operation_id,
@@ -299,4 +306,19 @@ def calibrate(spec: SpecIndex, exchanges: Sequence[Exchange]) -> Calibration:
             family, name, recorded.status, headers, recorded.body, exchange.source, rule
         )
     layout, why = _layout(exchanges)
-    return Calibration(observed, layout, why, tuple(not_applied))
+    required, required_why = _content_type_rule(spec, exchanges)
+    return Calibration(observed, layout, why, tuple(not_applied), required, required_why)
+
+
+def _content_type_rule(spec: SpecIndex, exchanges: Iterable[Exchange]) -> tuple[bool | None, str]:
+    """The first request of an operation sent with a key and without Content-Type decides."""
+    for exchange in exchanges:
+        req = exchange.request
+        if "content-type" in req.headers or not req.api_key or _operation(spec, exchange) is None:
+            continue
+        status = exchange.response.status
+        if 200 <= status < 300:
+            return False, f"{exchange.source}: a request without Content-Type was answered {status}"
+        if status in (400, 415):
+            return True, f"{exchange.source}: a request without Content-Type was refused with {status}"
+    return None, "no request without Content-Type (and with a key) was observed"

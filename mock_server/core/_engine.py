@@ -144,6 +144,10 @@ class Engine:
         calibration = self.config.calibration
         decided = calibration.error_layout if calibration is not None else None
         self._layout = decided or self.config.error_layout
+        # --strict-content-type, or the real API seen refusing a request without Content-Type.
+        self._strict_content_type = self.config.strict_content_type or bool(
+            calibration is not None and calibration.content_type_required
+        )
 
     # -- entry points ------------------------------------------------------------------
 
@@ -249,7 +253,7 @@ class Engine:
 
         warnings: tuple[tuple[str, str], ...] = ()
         if req.content_type is None or not req.content_type.strip():
-            if self.config.strict_content_type:
+            if self._strict_content_type:
                 return self._render(op, "unsupported_media_type", "content-type")
             warnings = (("X-Mock-Warning", "Content-Type missing; Kaleyra documents application/json as mandatory"),)
         elif not is_json_media_type(req.content_type):

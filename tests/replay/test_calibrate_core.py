@@ -269,3 +269,27 @@ def test_calibrate__routing_probe__a_path_no_operation_takes_answers_as_observed
         assert (response.status_code, response.content, response.headers["Content-Type"]) == (404, page, "text/html")
         assert response.headers["X-Mock-Source"] == "observed"
         assert response.headers["X-Mock-Example"] == "not_found"
+
+
+def test_calibrate__missing_content_type__refused_by_the_real_api__is_refused_as_observed() -> None:
+    """A real refusal of a request without Content-Type makes the mock refuse one too (as
+    --strict-content-type), with the observed body; the shape rule names the example."""
+    body = error_body("RCS400", "INVALID_CONTENT_TYPE", "Content-Type is mandatory")
+    with mock(observed(400, body, headers={}, source="sandbox.jsonl:7")) as http:
+        response = http.get(TESTERS, params={"agent_number": "48900"}, headers={"api-key": "k"})
+        assert (response.status_code, response.content) == (400, body)
+        assert (response.headers["X-Mock-Source"], response.headers["X-Mock-Example"]) == (
+            "observed",
+            "unsupported_media_type",
+        )
+        calibration = http.get("http://mock/__mock/health").json()["calibration"]
+    assert calibration["content_type_required"] is True
+    assert calibration["content_type_why"].startswith("sandbox.jsonl:7")
+
+
+def test_calibrate__missing_content_type__accepted_by_the_real_api__keeps_the_mocks_warning() -> None:
+    with mock(observed(200, b"[]", headers={}, source="sandbox.jsonl:3")) as http:
+        response = http.get(TESTERS, params={"agent_number": "48900"}, headers={"api-key": "k"})
+        assert response.status_code == 200
+        assert "X-Mock-Warning" in response.headers
+        assert http.get("http://mock/__mock/health").json()["calibration"]["content_type_required"] is False
