@@ -19,8 +19,8 @@ run: $(STAMP)
 
 # The whole check: lint (code and spec), types, every test.
 test: $(STAMP) lint-spec docs
-	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts benchmarks soak tools
-	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts benchmarks soak tools
+	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts benchmarks soak tools examples
+	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts benchmarks soak tools examples
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
@@ -75,8 +75,8 @@ lint-spec: $(LINTERS)
 		--format summary openapi.yaml
 
 lint: $(STAMP) lint-spec
-	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts benchmarks soak tools
-	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts benchmarks soak tools
+	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts benchmarks soak tools examples
+	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts benchmarks soak tools examples
 	$(BIN)/mypy
 
 # The README's generated sections (the scenario table) from openapi.yaml; `make test` runs it first,

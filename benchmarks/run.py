@@ -42,6 +42,11 @@ GRANIAN_OPTIONS = ["--interface", "wsgi", "--workers", "2", "--blocking-threads"
 RSGI_OPTIONS = ["--interface", "rsgi", "--workers", "2", "--loop", "uvloop", "--runtime-mode", "st"]
 
 
+def progress(line: str) -> None:
+    """A line on stderr, flushed at once: the run takes minutes, and stdout is its report."""
+    print(f"benchmarks: {line}", file=sys.stderr, flush=True)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -142,6 +147,7 @@ def _wrk_script(folder: Path) -> Path:
 def _measure(
     name: str, start: Callable[[int], subprocess.Popen[bytes]], path: str, seconds: float, script: Path
 ) -> dict[str, Any]:
+    progress(f"  {name}: {len(CONNECTIONS)} points of {seconds:g} s…")
     port = _free_port()
     started = time.perf_counter()
     proc = start(port)
@@ -170,7 +176,7 @@ def throughput(seconds: float, script: Path, scratch: Path) -> dict[str, Any]:
             targets.append((name, lambda port, starter=starter: starter(port, scratch), path))  # type: ignore[misc]
         else:
             skipped[name] = why
-            print(f"benchmarks: {name} skipped: {why}", file=sys.stderr)
+            progress(f"{name} skipped: {why}")
     results: dict[str, Any] = {name: _measure(name, start, path, seconds, script) for name, start, path in targets}
     for other in [name for name in results if name != "mock"]:
         results[f"ratio_mock_to_{other}"] = {
@@ -201,6 +207,7 @@ def delete_throughput(seconds: float, folder: Path) -> dict[str, Any]:
     script.write_text(_DELETE_SCRIPT.format(headers=headers))
     results: dict[str, Any] = {}
     for name, starter in (("mock", start_mock), ("ceiling", start_ceiling)):
+        progress(f"  {name}: {len(CONNECTIONS)} points of {seconds:g} s…")
         port = _free_port()
         proc = starter(port)
         try:
@@ -344,15 +351,20 @@ def main(argv: list[str] | None = None) -> int:
                 "platform": platform.platform(),
                 "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             },
-            "throughput_get_testers": throughput(seconds, script, scratch),
-            "throughput_delete_agent": delete_throughput(seconds, scratch),
-            "cold_start": cold_start(3 if args.quick else 5),
-            "in_process": in_process(calls),
-            "client_overhead": client_overhead(calls),
-            "memory": memory(script, checkpoints),
         }
+        steps: list[tuple[str, str, Callable[[], dict[str, Any]]]] = [
+            ("throughput_get_testers", "GET testers throughput", lambda: throughput(seconds, script, scratch)),
+            ("throughput_delete_agent", "DELETE agent throughput", lambda: delete_throughput(seconds, scratch)),
+            ("cold_start", "cold start", lambda: cold_start(3 if args.quick else 5)),
+            ("in_process", f"in-process client, {calls} calls", lambda: in_process(calls)),
+            ("client_overhead", f"client overhead, {calls} calls", lambda: client_overhead(calls)),
+            ("memory", f"memory over {checkpoints[-1]} requests", lambda: memory(script, checkpoints)),
+        ]
         if not (args.quick or args.skip_make_test):
-            figures["make_test"] = make_test_wall()
+            steps.append(("make_test", "`make test` wall time", make_test_wall))
+        for number, (name, what, step) in enumerate(steps, 1):
+            progress(f"{number}/{len(steps)} {what}…")
+            figures[name] = step()
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "quick.json" if args.quick else f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     (RESULTS / name).write_text(json.dumps(figures, indent=2) + "\n")

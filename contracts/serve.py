@@ -16,6 +16,11 @@ from contracts._support import CONTRACT_API_KEY, PODS, REPORTS, ROOT, Observatio
 from mock_server.testing import start_server
 
 
+def progress(line: str) -> None:
+    """A line on stderr, flushed at once: the run takes minutes, and stdout carries pytest's own."""
+    print(f"contracts: {line}", file=sys.stderr, flush=True)
+
+
 def _run_cli(cmd: list[str], pod: str, report_dir: Path) -> int:
     """Run schemathesis' CLI with its report in a file and one line here.
 
@@ -40,13 +45,16 @@ def main(argv: list[str]) -> int:
     root = server.url
     mock = Target(root, Observations())
     codes = []
+    phases = 1 + len(PODS)
     try:
         print(f"contracts: mock server at {root}", flush=True)
+        progress(f"1/{phases} the contract suites over HTTP (pytest)…")
         pytest_cmd = [sys.executable, "-m", "pytest", "contracts", "--target", root, "-q"]
         pytest_cmd += ["--junitxml", str(REPORTS / "contracts-junit.xml"), "-p", "no:cacheprovider", *argv]
         codes.append(subprocess.run(pytest_cmd, cwd=ROOT, check=False).returncode)
         st = Path(sys.executable).parent / "st"
-        for pod in PODS:
+        for number, pod in enumerate(PODS, 2):
+            progress(f"{number}/{phases} schemathesis' CLI, pod {pod}…")
             mock.reset()  # the contract seed, nothing armed, an empty journal
             report_dir = REPORTS / "schemathesis" / pod
             cmd = [str(st), "--config-file", str(ROOT / "schemathesis.toml"), "run", str(ROOT / "openapi.yaml")]

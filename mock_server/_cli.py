@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from ._extra import missing_extra, require_extra
 from .core import (
     DEFAULT_CASSETTE_LIMIT,
     DEFAULT_JOURNAL_LIMIT,
@@ -272,8 +273,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = build_parser().parse_args(argv)
     err = sys.stderr
-    from .web import is_loopback_host
-    from .web._server import DEFAULT_READ_TIMEOUT, WorkerSettings, serve
+    try:
+        require_extra("flask", "werkzeug", "granian")
+        from .web import is_loopback_host
+        from .web._server import DEFAULT_READ_TIMEOUT, WorkerSettings, serve
+    except ModuleNotFoundError as exc:
+        line = missing_extra("kaleyra-mock", exc)
+        if line is None:
+            raise
+        print(line, file=err, flush=True)
+        return 2
 
     read_timeout = DEFAULT_READ_TIMEOUT if args.read_timeout is None else args.read_timeout
     for name, value, low, high in (

@@ -17,6 +17,8 @@ import pytest
 
 from kaleyra_rcs import AsyncKaleyraRCS, KaleyraRCS
 
+from ._extra import missing_extra, require_extra
+
 if TYPE_CHECKING:
     from flask import Flask
     from flask.testing import FlaskClient
@@ -139,6 +141,8 @@ class _ASGITransport(httpx.ASGITransport):
 
 @dataclass(frozen=True)
 class KaleyraMockServer:
+    """The `kaleyra_mock_server` fixture: a running server's root URL and its pods."""
+
     url: str
 
     @property
@@ -153,8 +157,31 @@ class KaleyraMockServer:
         httpx.post(f"{self.url}/__mock/reset", timeout=5).raise_for_status()
 
 
+def _require_mock(request: pytest.FixtureRequest, *modules: str) -> None:
+    """Without the `[mock]` extra, one line naming it (no traceback), not flask's ModuleNotFoundError.
+    It names the fixture the test asked for: `kaleyra_client` builds on `kaleyra_mock` unseen."""
+    try:
+        require_extra(*modules)
+        return
+    except ModuleNotFoundError as exc:
+        asked = next((name for name in _CLIENTS if name in request.fixturenames), request.fixturename)
+        line = missing_extra(asked or "this fixture", exc)
+        if line is None:
+            raise
+    pytest.fail(line, pytrace=False)  # outside `except`: pytest would print the import error above it
+
+
+_CLIENTS = ("kaleyra_async_client", "kaleyra_client")
+
+
 @pytest.fixture
-def kaleyra_mock() -> KaleyraMock:
+def kaleyra_mock(request: pytest.FixtureRequest) -> KaleyraMock:
+    """The mock in-process (no socket, no thread), a fresh store per test.
+
+    `arm_scenario(name, times=1, pod=..., operation=...)`, `arm_fault`, `reset`, `state`, `load_state`,
+    `journal(**filters)`; `base_url(pod)` with `wsgi_transport()` / `asgi_transport()` for a client of
+    your own. Needs the `[mock]` extra."""
+    _require_mock(request, "flask", "werkzeug")
     from .web import create_app
 
     return KaleyraMock(create_app())
@@ -162,6 +189,10 @@ def kaleyra_mock() -> KaleyraMock:
 
 @pytest.fixture
 def kaleyra_client(kaleyra_mock: KaleyraMock) -> Iterator[KaleyraRCS]:
+    """A `KaleyraRCS` wired to `kaleyra_mock` (same test, same store): SID TEST-SID, IN pod.
+
+    The facade is the real one: answers are checked against openapi.yaml and errors are typed, as
+    against Kaleyra. Needs the `[mock]` extra."""
     with KaleyraRCS(
         api_key=TEST_API_KEY,
         sid=TEST_SID,
@@ -172,7 +203,12 @@ def kaleyra_client(kaleyra_mock: KaleyraMock) -> Iterator[KaleyraRCS]:
 
 
 @pytest.fixture
-def kaleyra_async_client(kaleyra_mock: KaleyraMock) -> Iterator[AsyncKaleyraRCS]:
+def kaleyra_async_client(request: pytest.FixtureRequest, kaleyra_mock: KaleyraMock) -> Iterator[AsyncKaleyraRCS]:
+    """An `AsyncKaleyraRCS` wired to `kaleyra_mock`: SID TEST-SID, IN pod, awaited in the test.
+
+    A plain (sync) fixture, so it serves `@pytest.mark.anyio` and `@pytest.mark.asyncio`
+    (pytest-asyncio) tests alike, whatever their loop scope. Needs the `[mock]` extra."""
+    _require_mock(request, "asgiref")
     client = AsyncKaleyraRCS(
         api_key=TEST_API_KEY,
         sid=TEST_SID,
@@ -180,11 +216,22 @@ def kaleyra_async_client(kaleyra_mock: KaleyraMock) -> Iterator[AsyncKaleyraRCS]
         transport=kaleyra_mock.asgi_transport(),
     )
     yield client
-    asyncio.run(client.aclose())  # the ASGI transport holds no sockets: any loop can close it
+    # The ASGI transport holds no sockets, so any loop can close it; a private one, because
+    # asyncio.run would leave this thread with no current loop, under a pytest-asyncio test's feet.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(client.aclose())
+    finally:
+        loop.close()
 
 
 @pytest.fixture(scope="session")
-def kaleyra_mock_server() -> Iterator[KaleyraMockServer]:
+def kaleyra_mock_server(request: pytest.FixtureRequest) -> Iterator[KaleyraMockServer]:
+    """The real server (granian, two pods, a subprocess) on a free loopback port, once per session.
+
+    `.url`, `.in_url`, `.na_url` for any HTTP client, `.reset()` between tests (the state is
+    shared); stopped at the end of the session. Needs the `[mock]` extra."""
+    _require_mock(request, "flask", "werkzeug", "granian")
     from .testing import start_server
 
     server = start_server()

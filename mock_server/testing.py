@@ -40,9 +40,11 @@ class ServerProcess:
 
 
 def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
-    """Reads the banner without blocking the caller; keeps draining so the pipe never fills."""
-    for line in stream:
-        lines.put(line)
+    """Reads the banner without blocking the caller; keeps draining so the pipe never fills, and
+    closes it at the end (else the caller's run with `-W error` fails on a ResourceWarning)."""
+    with stream:
+        for line in stream:
+            lines.put(line)
     lines.put(None)
 
 

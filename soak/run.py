@@ -38,6 +38,7 @@ __all__ = [
     "kill9_rounds",
     "main",
     "memory",
+    "progress",
     "sigterm_under_load",
     "state_churn",
 ]
@@ -444,6 +445,11 @@ def kill9_rounds(rounds: int, scratch: Path) -> dict[str, Any]:
 # -- the run -----------------------------------------------------------------------------------------------
 
 
+def progress(line: str) -> None:
+    """A line on stderr, flushed at once: the run takes minutes, and stdout is its report."""
+    print(f"soak: {line}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs, to check the runner itself")
@@ -453,20 +459,23 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         figures: dict[str, Any] = {}
-        steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-            ("fuzz", lambda: fuzz_server(500 if quick else 10_000, scratch)),
-            ("hostile", lambda: hostile_clients(scratch, quick)),
-            ("concurrent_deletes", lambda: concurrent_deletes(3 if quick else 50)),
-            ("state_churn", lambda: state_churn(2.0 if quick else 15.0)),
-            ("memory", lambda: memory((2_000, 10_000) if quick else (10_000, 100_000))),
-            ("sigterm_under_load", sigterm_under_load),
-            ("kill9", lambda: kill9_rounds(2 if quick else 15, scratch)),
+        fuzz_n, memory_n, kill9_n = (500, (2_000, 10_000), 2) if quick else (10_000, (10_000, 100_000), 15)
+        steps: list[tuple[str, str, Callable[[], dict[str, Any]]]] = [
+            ("fuzz", f"fuzzing over a socket, {fuzz_n} requests", lambda: fuzz_server(fuzz_n, scratch)),
+            ("hostile", "hostile and careless clients", lambda: hostile_clients(scratch, quick)),
+            ("concurrent_deletes", "concurrent deletes of one agent", lambda: concurrent_deletes(3 if quick else 50)),
+            ("state_churn", "state churn: resets, loads, deletes, dumps", lambda: state_churn(2.0 if quick else 15.0)),
+            ("memory", f"memory over {memory_n[-1]} requests", lambda: memory(memory_n)),
+            ("sigterm_under_load", "SIGTERM under load", sigterm_under_load),
+            ("kill9", f"kill -9 during writes, {kill9_n} rounds", lambda: kill9_rounds(kill9_n, scratch)),
         ]
-        for name, step in steps:
+        for number, (name, what, step) in enumerate(steps, 1):
+            progress(f"{number}/{len(steps)} {what}…")
             step_started = time.monotonic()
             figures[name] = step()
             print(
-                f"soak: {name}: {'ok' if figures[name]['ok'] else 'FAILED'} ({time.monotonic() - step_started:.0f} s)"
+                f"soak: {name}: {'ok' if figures[name]['ok'] else 'FAILED'} ({time.monotonic() - step_started:.0f} s)",
+                flush=True,
             )
     figures["seconds"] = round(time.monotonic() - started, 1)
     REPORTS.mkdir(exist_ok=True)
