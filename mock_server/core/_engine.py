@@ -158,6 +158,10 @@ class Engine:
         self._strict_content_type = self.config.strict_content_type or bool(
             calibration is not None and calibration.content_type_required
         )
+        # The first request without Content-Type goes to the log too (then only X-Mock-Warning says
+        # it): once per engine, so once per worker process. The lock is taken only until then.
+        self._content_type_logged = False
+        self._content_type_lock = threading.Lock()
 
     # -- entry points ------------------------------------------------------------------
 
@@ -234,6 +238,20 @@ class Engine:
         self._journal(method, path, pod, None, None, None, api_key, response)
         return response
 
+    def _log_missing_content_type(self, req: ApiRequest) -> None:
+        """One warning line for the first request that came without Content-Type: a client that
+        never reads X-Mock-Warning still hears of it, and a run of them costs one line."""
+        with self._content_type_lock:
+            if self._content_type_logged:
+                return
+            self._content_type_logged = True
+        log.warning(
+            "mock_server: %s %r came without Content-Type; Kaleyra documents application/json as mandatory "
+            "(logged once per worker; every such answer carries X-Mock-Warning, --strict-content-type refuses them)",
+            req.method,
+            req.path,
+        )
+
     def _hash(self, api_key: str) -> str:
         hashed = self._hashes.get(api_key)
         if hashed is None:
@@ -273,6 +291,8 @@ class Engine:
             if self._strict_content_type:
                 return self._render(op, "unsupported_media_type", "content-type")
             warnings = (("X-Mock-Warning", "Content-Type missing; Kaleyra documents application/json as mandatory"),)
+            if not self._content_type_logged:
+                self._log_missing_content_type(req)
         elif not is_json_media_type(req.content_type):
             return self._render(op, "unsupported_media_type", "content-type")
         if req.body and (req.content_encoding or "").strip().lower() not in ("", "identity"):

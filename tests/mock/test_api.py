@@ -9,6 +9,7 @@ Prefer -> magic agent number -> natural state.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -803,6 +804,30 @@ def test_content_type__missing_is_accepted_with_a_warning(client: FlaskClient, o
     assert "X-Mock-Warning" not in CALL[op_id](client).headers
 
 
+def test_content_type__missing_is_logged_once_with_the_first_request(caplog: pytest.LogCaptureFixture) -> None:
+    """The header only reaches a client that reads it; the log line reaches whoever runs the mock."""
+    client = create_app().test_client()
+    with caplog.at_level(logging.WARNING, logger="mock_server"):
+        assert CALL["getTestersByAgent"](client).headers.get("X-Mock-Warning") is None
+        assert not caplog.records
+        for _ in range(3):
+            assert CALL["deleteAgent"](client, without=["Content-Type"]).headers["X-Mock-Warning"]
+            assert CALL["getTestersByAgent"](client, without=["Content-Type"]).headers["X-Mock-Warning"]
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.getMessage().startswith("mock_server: DELETE '/in/v1/S/rcs/agent/48400' came without Content-Type;")
+    assert "logged once per worker" in record.getMessage()
+
+
+def test_content_type__missing_is_not_logged_for_a_request_refused_before(caplog: pytest.LogCaptureFixture) -> None:
+    """No key: the 401 decides, Content-Type is never looked at, so it is neither warned of nor logged."""
+    client = create_app().test_client()
+    with caplog.at_level(logging.WARNING, logger="mock_server"):
+        resp = CALL["deleteAgent"](client, without=["Content-Type", "api-key"])
+    assert_example(resp, "deleteAgent", "missing_api_key", "auth")
+    assert not caplog.records
+
+
 @pytest.mark.parametrize(
     "content_type",
     ["text/plain", "application/xml", "application/x-www-form-urlencoded", "text/json", "application/problem+json"],
@@ -903,7 +928,10 @@ def test_routing__unknown_pod_prefix__names_the_pods(client: FlaskClient, method
         ("/NA/v1/S/rcs/agent/testersbyagent", "no pod or version 'NA' here (paths are case-sensitive: /na, not /NA):"),
         ("/In/v1/S/rcs/agent/48400", "no pod or version 'In' here (paths are case-sensitive: /in, not /In):"),
         ("/V1/S/rcs/agent/48400", "no pod or version 'V1' here (paths are case-sensitive: /v1, not /V1):"),
-        ("/na/WSGW/v1/agent/testersbyagent", "no API version 'WSGW' after /na (paths are case-sensitive: /wsgw, not /WSGW):"),
+        (
+            "/na/WSGW/v1/agent/testersbyagent",
+            "no API version 'WSGW' after /na (paths are case-sensitive: /wsgw, not /WSGW):",
+        ),
     ],
 )
 def test_routing__unknown_pod_prefix__says_paths_are_case_sensitive(client: FlaskClient, path: str, start: str) -> None:
@@ -930,7 +958,11 @@ def test_routing__unknown_pod_prefix__in_the_other_error_layout() -> None:
 def test_routing__unknown_pod_prefix__is_journaled_as_routing(client: FlaskClient) -> None:
     send(client, "GET", "/eu/v1/S/rcs/agent/testersbyagent")
     entry = control(client, "GET", "/journal")[-1]
-    assert (entry["path"], entry["status"], entry["example"]) == ("/eu/v1/S/rcs/agent/testersbyagent", 404, "unknown_pod_prefix")
+    assert (entry["path"], entry["status"], entry["example"]) == (
+        "/eu/v1/S/rcs/agent/testersbyagent",
+        404,
+        "unknown_pod_prefix",
+    )
 
 
 @pytest.mark.parametrize("at", ["", "/in", "/na"])
