@@ -21,7 +21,15 @@ import httpx
 
 from . import _adapter
 from ._adapter import DeleteAgentResponse, Request, Tester
-from ._errors import ContractViolation, KaleyraError, RateLimited, ServerError, TransportError, error_from_body
+from ._errors import (
+    ContractViolation,
+    KaleyraError,
+    NotKaleyra,
+    RateLimited,
+    ServerError,
+    TransportError,
+    error_from_body,
+)
 from ._pods import POD_BASE_URLS, Pod
 from ._spec import Spec, load_spec
 
@@ -36,6 +44,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 _RETRIED_METHODS = frozenset({"GET"})
 # A proxy's or load balancer's answer is no Kaleyra answer (so a ContractViolation), but transient.
 _GATEWAY_STATUSES = frozenset({502, 503, 504})
+# A web page is some web server's answer, never an API's.
+_PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,7 @@ class Core:
             raise ValueError("retries must be 0 or more")
         self.sid = sid
         self.pod = pod
-        self.base_url = (base_url or POD_BASE_URLS[pod]).rstrip("/")
+        self.base_url = _checked_base_url(base_url or POD_BASE_URLS[pod])
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -142,13 +152,21 @@ class Core:
 
     def _body(self, request: Request, reply: Reply) -> Any:
         """The validated body of a 2xx, safe to parse; else the KaleyraError the reply means."""
-        if isinstance(reply, httpx.HTTPError):
-            # httpx messages name the URL at most; headers (and so the api key) never appear in them.
-            raise TransportError(f"{type(reply).__name__}: {reply}") from reply
         try:
+            if isinstance(reply, httpx.HTTPError):
+                # httpx messages name the URL at most; headers (and so the api key) never appear in them.
+                raise TransportError(
+                    f"{type(reply).__name__}: {reply} ({request.method} {self.url_of(request)})"
+                ) from reply
             return self._check(request, reply)
         except KaleyraError as error:
-            raise _redacted(error, self.headers["api-key"]) from None
+            raise _redacted(error, self.headers["api-key"]) from error.__cause__
+
+    def url_of(self, request: Request) -> str:
+        """The URL a request goes to, as errors show it: the key is a header, never in it, and a
+        base URL's user:password@ is left out."""
+        query = f"?{httpx.QueryParams(request.params)}" if request.params else ""
+        return f"{_without_userinfo(self.base_url)}{request.url}{query}"
 
     def _check(self, request: Request, response: httpx.Response) -> Any:
         contract = self.spec.contract(request.operation_id)
@@ -156,24 +174,35 @@ class Core:
         log.debug("%s %s -> %s", request.method, response.request.url.path, status)
         raw = response.content
         text = raw.decode("utf-8", "replace")
-        if not contract.documents(status):
-            raise ContractViolation(
-                f"{request.operation_id} does not document HTTP {status} (documented: {contract.statuses})",
-                status=status,
-                body=text,
-            )
         media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if media != "application/json":
-            raise ContractViolation(
-                f"content type {media or 'missing'}, not application/json", status=status, body=text
+
+        def violation(message: str, body: Any, what: str, pointer: str | None = None) -> ContractViolation:
+            """NotKaleyra for an answer no Kaleyra pod gives: a redirect, a 404 that is not the
+            documented envelope, a web page below 500 (at 5xx it may be a gateway's, and retried)."""
+            if 300 <= status < 400 or status == 404 or (media in _PAGE_TYPES and status < 500):
+                url = self.url_of(request)
+                message = (
+                    "this does not look like a Kaleyra server (or the wrong base URL / pod prefix): "
+                    f"{request.method} {url} answered status {status}, {media or 'no Content-Type'}{what}"
+                )
+                return NotKaleyra(message, pointer=pointer, status=status, body=body)
+            return ContractViolation(message, pointer=pointer, status=status, body=body)
+
+        if not contract.documents(status):
+            raise violation(
+                f"{request.operation_id} does not document HTTP {status} (documented: {contract.statuses})",
+                text,
+                ", a redirect" if 300 <= status < 400 else f", which {request.operation_id} does not document",
             )
+        if media != "application/json":
+            raise violation(f"content type {media or 'missing'}, not application/json", text, "")
         try:
             body = json.loads(raw, parse_constant=_refuse_constant)
         except (ValueError, RecursionError):
-            raise ContractViolation("the body is not JSON (RFC 8259)", status=status, body=text) from None
+            raise violation("the body is not JSON (RFC 8259)", text, ", not JSON") from None
         problem = contract.problem(status, body)
         if problem is not None:
-            raise ContractViolation(problem.message, pointer=problem.pointer, status=status, body=body)
+            raise violation(problem.message, body, ", not the error envelope", problem.pointer)
         if 200 <= status < 300:
             return body
         raise error_from_body(status, body, _retry_after(response))
@@ -216,6 +245,28 @@ def _redacted(error: KaleyraError, key: str) -> KaleyraError:
     error.body = scrub(error.body)
     error.args = tuple(scrub(a) for a in error.args)
     return error
+
+
+def _checked_base_url(url: str) -> str:
+    """http:// or https:// and a host, checked when the client is built: httpx would take
+    `127.0.0.1:8080/in` for a URL of scheme `127.0.0.1` and fail only at the first call."""
+    scheme, sep, rest = url.partition("://")
+    shown = _without_userinfo(url)
+    if not sep or scheme.lower() not in ("http", "https"):
+        hint = f" (did you mean 'http://{url}'?)" if not sep else ""
+        raise ValueError(f"base_url must start with http:// or https://, not {shown!r}{hint}")
+    if not rest.partition("/")[0].rpartition("@")[2]:
+        raise ValueError(f"base_url names no host: {shown!r} (e.g. http://127.0.0.1:8080/in)")
+    return url.rstrip("/")
+
+
+def _without_userinfo(url: str) -> str:
+    """The URL without a `user:password@` before its host: what an error may show of it."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def _finite_timeout(timeout: float | httpx.Timeout) -> httpx.Timeout:

@@ -22,6 +22,7 @@ __all__ = [
     "KaleyraApiError",
     "KaleyraError",
     "MissingRequiredParams",
+    "NotKaleyra",
     "RateLimited",
     "RcsChannelDisabled",
     "ServerError",
@@ -127,6 +128,16 @@ class ContractViolation(KaleyraError):
         where = f" at {self.pointer}" if self.pointer else ""
         status = f"status {self.status}: " if self.status is not None else ""
         return f"contract violation{where}: {status}{self.message}; body: {_excerpt(self.body)}"
+
+
+class NotKaleyra(ContractViolation):
+    """An answer no Kaleyra pod gives: a redirect, a 404 that is not the documented error
+    envelope (an HTML page, other JSON), a web page. Most likely the wrong base URL or pod prefix,
+    or not a Kaleyra server at all; the message names the URL tried. A ContractViolation still, so
+    `except ContractViolation` (and the CLI's exit code 3) catch it as before."""
+
+    def __str__(self) -> str:
+        return f"{self.message}; body: {_excerpt(self.body)}"
 
 
 class TransportError(KaleyraError):

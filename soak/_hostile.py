@@ -840,6 +840,7 @@ def _echo_requests() -> Iterator[tuple[str, bytes]]:
     yield "Prefer code", request("GET", GET_TESTERS, h(Prefer=f"code={m}"))
     yield "a wrong api key", request("GET", GET_TESTERS.replace(SID, "ECHO"), [("Host", "h"), ("api-key", m)])
     yield "Content-Type", request("GET", GET_TESTERS, [("Host", "h"), ("api-key", KEY), ("Content-Type", f"text/{m}")])
+    yield "an unknown pod prefix too long to quote", request("GET", f"/{m * 2}/v1/{SID}/rcs/agent/testersbyagent", h())
     yield "a sid with an encoded slash", request("GET", f"/in/v1/{m}%2F{m}/rcs/agent/testersbyagent", h())
     yield "query", request("GET", f"{TESTERS_PATH}?agent_number={m}&agent_number={m}", h())
 

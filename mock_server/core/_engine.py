@@ -6,6 +6,7 @@ faults -> auth -> Content-Type -> armed scenario -> Prefer -> magic agent -> sta
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import threading
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from ._json import INVALID_JSON, strict_json
-from ._pods import Pod
+from ._pods import Pod, unknown_root
 from ._spec import Example, Operation, SpecIndex, encode_json
 from ._state import hash_key
 from ._store import Armed, Control, Store
@@ -33,6 +34,8 @@ __all__ = [
     "is_json_media_type",
     "mock_error_body",
 ]
+
+log = logging.getLogger("mock_server")
 
 FAULT_KINDS = ("latency", "connection_reset", "empty_response", "malformed_body", "random_5xx")
 _SPOILERS = frozenset({"connection_reset", "empty_response", "malformed_body"})
@@ -97,6 +100,13 @@ def mock_error_body(code: str, message: str, error_code: str, error_message: str
     )
 
 
+def _with_message(example: Example, message: str) -> Example:
+    """The example with its error_message replaced: the mock's own answers that name the request."""
+    data = example.value["data"]
+    value = {**example.value, "data": {**data, "error": {**data["error"], "error_message": message}}}
+    return replace(example, value=value, body=encode_json(value))
+
+
 def _preferences(header: str) -> dict[str, str]:
     """RFC 7240 section 2: `name[=value] *(; parameter)`, comma-separated; names are
     case-insensitive and the first of each name counts. Values may be quoted strings.
@@ -148,6 +158,10 @@ class Engine:
         self._strict_content_type = self.config.strict_content_type or bool(
             calibration is not None and calibration.content_type_required
         )
+        # The first request without Content-Type goes to the log too (then only X-Mock-Warning says
+        # it): once per engine, so once per worker process. The lock is taken only until then.
+        self._content_type_logged = False
+        self._content_type_lock = threading.Lock()
 
     # -- entry points ------------------------------------------------------------------
 
@@ -183,6 +197,16 @@ class Engine:
         self._journal(method, path, pod, None, None, None, api_key, response)
         return response
 
+    def not_found(self, method: str, path: str, pod: Pod, api_key: str | None) -> ApiResponse:
+        """A path no operation takes: the spec's `not_found` when it may be Kaleyra's, else the
+        mock's own `unknown_pod_prefix`, naming the pods and versions there are (`unknown_root`)."""
+        why = unknown_root(path, self.spec.roots)
+        if why is None:
+            return self.reject("not_found", method, path, pod, api_key)
+        response = self._from_example(_with_message(self.spec.shared["unknown_pod_prefix"], why), "routing")
+        self._journal(method, path, pod, None, None, None, api_key, response)
+        return response
+
     def unreadable(self, status: int, method: str, path: str, pod: Pod, detail: str) -> ApiResponse:
         """A request the HTTP layer would not read: the spec's `bad_request`, or the mock's own
         408 or 413; `detail` (which never quotes the request) goes in X-Mock-Warning."""
@@ -208,14 +232,25 @@ class Engine:
 
     def not_in_cassette(self, method: str, path: str, query: str, pod: Pod, api_key: str | None) -> ApiResponse:
         """--replay-strict: the mock's own 404 naming the request no cassette holds an answer for."""
-        example = self.spec.shared["not_in_cassette"]
         target = path + ("?" + query if query else "")
-        data = example.value["data"]
-        detail = {**data["error"], "error_message": f"no recorded exchange matches {method} {target}"}
-        value = {**example.value, "data": {**data, "error": detail}}
-        response = self._from_example(replace(example, value=value, body=encode_json(value)), "replay")
+        example = _with_message(self.spec.shared["not_in_cassette"], f"no recorded exchange matches {method} {target}")
+        response = self._from_example(example, "replay")
         self._journal(method, path, pod, None, None, None, api_key, response)
         return response
+
+    def _log_missing_content_type(self, req: ApiRequest) -> None:
+        """One warning line for the first request that came without Content-Type: a client that
+        never reads X-Mock-Warning still hears of it, and a run of them costs one line."""
+        with self._content_type_lock:
+            if self._content_type_logged:
+                return
+            self._content_type_logged = True
+        log.warning(
+            "mock_server: %s %r came without Content-Type; Kaleyra documents application/json as mandatory "
+            "(logged once per worker; every such answer carries X-Mock-Warning, --strict-content-type refuses them)",
+            req.method,
+            req.path,
+        )
 
     def _hash(self, api_key: str) -> str:
         hashed = self._hashes.get(api_key)
@@ -256,6 +291,8 @@ class Engine:
             if self._strict_content_type:
                 return self._render(op, "unsupported_media_type", "content-type")
             warnings = (("X-Mock-Warning", "Content-Type missing; Kaleyra documents application/json as mandatory"),)
+            if not self._content_type_logged:
+                self._log_missing_content_type(req)
         elif not is_json_media_type(req.content_type):
             return self._render(op, "unsupported_media_type", "content-type")
         if req.body and (req.content_encoding or "").strip().lower() not in ("", "identity"):

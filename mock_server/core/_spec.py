@@ -121,6 +121,8 @@ class SpecIndex:
                 self._add_operation(path, method.upper(), op)
         # The spec's paths in its order, each once: what the web layer routes.
         self.paths: tuple[str, ...] = tuple(dict.fromkeys(op.path for op in self.operations.values()))
+        # Their first segments (`v1`, `wsgw`): what a path of this API starts with, after a pod prefix.
+        self.roots: tuple[str, ...] = tuple(dict.fromkeys(path.split("/")[1] for path in self.paths))
         # {agent number: example name}, from the examples' `x-mock-magic-agent`: the default seed's.
         self.magic_agents = _magic_agents(self.operations.values())
         # The answers a request gets before (or without) an operation: routing, and refusals.

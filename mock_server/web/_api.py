@@ -146,10 +146,10 @@ class ApiApp:
             rule, args = self._match(path, method)
         except MethodNotAllowed as exc:
             if not exc.valid_methods:  # an unknown path stays a 404
-                return self._reject("not_found", environ, method, path)
+                return self._not_found(environ, method, path)
             return self._reject("method_not_allowed", environ, method, path, sorted(exc.valid_methods))
         except (NotFound, RequestRedirect):
-            return self._reject("not_found", environ, method, path)
+            return self._not_found(environ, method, path)
         pod = self._pod(environ, path)
         try:
             body = read_body(environ) if method == "POST" else b""
@@ -208,6 +208,9 @@ class ApiApp:
     ) -> ApiResponse:
         pod = self._pod(environ, path)
         return self.engine.reject(name, method, path, pod, api_key(environ), allow or ())
+
+    def _not_found(self, environ: dict[str, Any], method: str, path: str) -> ApiResponse:
+        return self.engine.not_found(method, path, self._pod(environ, path), api_key(environ))
 
     def _pod(self, environ: dict[str, Any], path: str) -> Pod:
         """By Host, else by the /in or /na prefix (a path no operation takes has one too), else the

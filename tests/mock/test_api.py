@@ -9,6 +9,7 @@ Prefer -> magic agent number -> natural state.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -803,6 +804,30 @@ def test_content_type__missing_is_accepted_with_a_warning(client: FlaskClient, o
     assert "X-Mock-Warning" not in CALL[op_id](client).headers
 
 
+def test_content_type__missing_is_logged_once_with_the_first_request(caplog: pytest.LogCaptureFixture) -> None:
+    """The header only reaches a client that reads it; the log line reaches whoever runs the mock."""
+    client = create_app().test_client()
+    with caplog.at_level(logging.WARNING, logger="mock_server"):
+        assert CALL["getTestersByAgent"](client).headers.get("X-Mock-Warning") is None
+        assert not caplog.records
+        for _ in range(3):
+            assert CALL["deleteAgent"](client, without=["Content-Type"]).headers["X-Mock-Warning"]
+            assert CALL["getTestersByAgent"](client, without=["Content-Type"]).headers["X-Mock-Warning"]
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.getMessage().startswith("mock_server: DELETE '/in/v1/S/rcs/agent/48400' came without Content-Type;")
+    assert "logged once per worker" in record.getMessage()
+
+
+def test_content_type__missing_is_not_logged_for_a_request_refused_before(caplog: pytest.LogCaptureFixture) -> None:
+    """No key: the 401 decides, Content-Type is never looked at, so it is neither warned of nor logged."""
+    client = create_app().test_client()
+    with caplog.at_level(logging.WARNING, logger="mock_server"):
+        resp = CALL["deleteAgent"](client, without=["Content-Type", "api-key"])
+    assert_example(resp, "deleteAgent", "missing_api_key", "auth")
+    assert not caplog.records
+
+
 @pytest.mark.parametrize(
     "content_type",
     ["text/plain", "application/xml", "application/x-www-form-urlencoded", "text/json", "application/problem+json"],
@@ -844,22 +869,100 @@ def test_content_type__before_scenarios(client: FlaskClient) -> None:
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/"),
-        ("GET", "/in"),
         ("GET", "/v1/S/rcs/unknown"),
-        ("DELETE", "/v2/S/rcs/agent/48400"),
-        ("DELETE", "/eu/v1/S/rcs/agent/48400"),
+        ("GET", "/v1/S/rcs/no-such-op"),
         ("DELETE", "/in/v1/S/rcs/agent/48400/extra"),
         ("DELETE", "/in/v1/S/rcs/agent/48400/"),
         ("GET", "/in/v1/S/rcs/agent/testersbyagent/"),
-        ("GET", "/in/in/v1/S/rcs/agent/testersbyagent?agent_number=48900"),
         ("POST", "/in/wsgw/v2/agent/testersbyagent"),
+        ("GET", "/na/wsgw/no-such-op"),
     ],
 )
 def test_routing__not_found(client: FlaskClient, method: str, path: str) -> None:
+    """Under a version (or a pod, then a version) the path may be Kaleyra's: the spec's not_found."""
     before = control(client, "GET", "/state")
     assert_shared(send(client, method, path), "not_found")
     assert control(client, "GET", "/state") == before
+
+
+def _own_not_found(resp: TestResponse) -> str:
+    """The error_message of the mock's own unknown_pod_prefix, after checking the rest of it."""
+    expected = SPEC.own("getTestersByAgent")["unknown_pod_prefix"]
+    answer = body(resp)
+    assert resp.status_code == expected.status == 404
+    assert resp.headers["X-Mock-Source"] == "routing"
+    assert resp.headers["X-Mock-Example"] == "unknown_pod_prefix"
+    assert {**answer, "data": {"error": {**answer["data"]["error"], "error_message": "-"}}} == {
+        **expected.value,
+        "data": {"error": {**expected.value["data"]["error"], "error_message": "-"}},
+    }
+    message: str = answer["data"]["error"]["error_message"]
+    assert message.endswith(": the pods are /in and /na (or a Kaleyra Host), the API version is /v1 (and /wsgw)")
+    return message
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "start"),
+    [
+        ("GET", "/eu/v1/S/rcs/agent/testersbyagent?agent_number=48900", "no pod or version 'eu' here:"),
+        ("DELETE", "/v2/S/rcs/agent/48400", "no pod or version 'v2' here:"),
+        ("DELETE", "/eu/v1/S/rcs/agent/48400", "no pod or version 'eu' here:"),
+        ("GET", "/in/in/v1/S/rcs/agent/testersbyagent?agent_number=48900", "no API version 'in' after /in:"),
+        ("GET", "/na/v2/S/rcs/agent/testersbyagent", "no API version 'v2' after /na:"),
+        ("GET", "/in", "no API version after /in:"),
+        ("GET", "/na/", "no API version after /na:"),
+        ("GET", "/", "no pod or version here:"),
+        ("POST", "/__mok/health", "no pod or version '__mok' here:"),
+        ("GET", "/" + "a/" * 5000, "no pod or version 'a' here:"),
+    ],
+)
+def test_routing__unknown_pod_prefix__names_the_pods(client: FlaskClient, method: str, path: str, start: str) -> None:
+    before = control(client, "GET", "/state")
+    assert _own_not_found(send(client, method, path)).startswith(start)
+    assert control(client, "GET", "/state") == before
+
+
+@pytest.mark.parametrize(
+    ("path", "start"),
+    [
+        ("/NA/v1/S/rcs/agent/testersbyagent", "no pod or version 'NA' here (paths are case-sensitive: /na, not /NA):"),
+        ("/In/v1/S/rcs/agent/48400", "no pod or version 'In' here (paths are case-sensitive: /in, not /In):"),
+        ("/V1/S/rcs/agent/48400", "no pod or version 'V1' here (paths are case-sensitive: /v1, not /V1):"),
+        (
+            "/na/WSGW/v1/agent/testersbyagent",
+            "no API version 'WSGW' after /na (paths are case-sensitive: /wsgw, not /WSGW):",
+        ),
+    ],
+)
+def test_routing__unknown_pod_prefix__says_paths_are_case_sensitive(client: FlaskClient, path: str, start: str) -> None:
+    assert _own_not_found(send(client, "GET", path)).startswith(start)
+
+
+@pytest.mark.parametrize("segment", ["x" * 17, "<b>eu</b>", "e u", "eu%2Fna"])
+def test_routing__unknown_pod_prefix__quotes_only_a_short_plain_word(client: FlaskClient, segment: str) -> None:
+    """A long token (an api key pasted into a base URL) or markup is never sent back."""
+    message = _own_not_found(send(client, "GET", "/", environ_overrides={"PATH_INFO": f"/{segment}/v1/S"}))
+    assert message.startswith("no pod or version here:")
+    assert segment not in message
+
+
+def test_routing__unknown_pod_prefix__in_the_other_error_layout() -> None:
+    app = create_app(config=MockConfig(error_layout="error"))
+    answer = body(send(app.test_client(), "GET", "/eu/v1/S/rcs/agent/testersbyagent"))
+    assert answer["code"] == "MOCK404"
+    assert answer["error"]["error_code"] == "UNKNOWN_POD_PREFIX"
+    assert answer["error"]["error_message"].startswith("no pod or version 'eu' here:")
+    assert answer["data"] == {}
+
+
+def test_routing__unknown_pod_prefix__is_journaled_as_routing(client: FlaskClient) -> None:
+    send(client, "GET", "/eu/v1/S/rcs/agent/testersbyagent")
+    entry = control(client, "GET", "/journal")[-1]
+    assert (entry["path"], entry["status"], entry["example"]) == (
+        "/eu/v1/S/rcs/agent/testersbyagent",
+        404,
+        "unknown_pod_prefix",
+    )
 
 
 @pytest.mark.parametrize("at", ["", "/in", "/na"])

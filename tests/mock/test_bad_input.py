@@ -274,7 +274,7 @@ BAD_REQUESTS = [
     ("GET", "/in/v1/S/rcs/agent/testersbyagent", "agent_number=" + "9" * 100_000, "agent_not_found"),
     ("TRACE", "/in/v1/S/rcs/agent/48400", "", "method_not_allowed"),
     ("PATCH", "/in/v1/S/rcs/agent/testersbyagent", "", "method_not_allowed"),
-    ("GET", "/" + "a/" * 5000, "", "not_found"),
+    ("GET", "/v1/" + "a/" * 5000, "", "not_found"),
 ]
 
 
