@@ -134,6 +134,9 @@ def serve(settings: WorkerSettings, *, host: str, port: int, workers: int, log_l
         "log_access": False,
         "websockets": False,
         "http1_settings": HTTP1Settings(header_read_timeout=max(1, int(settings.read_timeout * 1000))),
+        # A stop waits for the answers in flight (a few ms each; measured in `make soak`): only a
+        # request that takes long on purpose (a --latency-ms delay, an upstream, a body still being
+        # sent, up to --read-timeout) holds its worker this long, which is then killed.
         "workers_kill_timeout": 5,
     }
     Granian("mock_server.web._server:worker_app", **options).serve()
