@@ -56,7 +56,7 @@ benchmarks/peers/node_modules/.installed: benchmarks/peers/package-lock.json
 	touch $@
 
 # The long reliability runs (fuzzing over a socket, 100k-request memory, races, SIGTERM under load,
-# kill -9 of the state file), about 75 s; figures in reports/soak.json.
+# kill -9 of the state file, stop times of Ctrl-C and SIGTERM), about 2 minutes; figures in reports/soak.json.
 soak: $(STAMP)
 	$(BIN)/python -m soak.run $(ARGS)
 

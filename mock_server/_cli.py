@@ -264,13 +264,15 @@ def _prepare_store(args: argparse.Namespace, db_path: Path, seed: StateData) -> 
     return resumed
 
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
+def _exit_on_stop(signum: int, frame: object) -> None:
+    """A stop asked for before granian serves: unwind through `finally`, with no traceback."""
     raise SystemExit(0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Until granian installs its own handlers, SIGTERM must still unwind through `finally`.
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    # Until granian installs its own handlers; Ctrl-C used to end in a KeyboardInterrupt traceback.
+    signal.signal(signal.SIGTERM, _exit_on_stop)
+    signal.signal(signal.SIGINT, _exit_on_stop)
     args = build_parser().parse_args(argv)
     err = sys.stderr
     try:

@@ -17,7 +17,7 @@ from typing import IO
 
 import httpx
 
-__all__ = ["ServerProcess", "group_rss_kib", "start_server"]
+__all__ = ["ServerProcess", "group_pids", "group_rss_kib", "start_server"]
 
 
 @dataclass
@@ -49,12 +49,16 @@ def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
 
 
 def start_server(
-    args: Sequence[str] = ("--workers", "1"), timeout: float = 30.0, stderr: IO[str] | int = subprocess.DEVNULL
+    args: Sequence[str] = ("--workers", "1"),
+    timeout: float = 30.0,
+    stderr: IO[str] | int = subprocess.DEVNULL,
+    command: Sequence[str] | None = None,
 ) -> ServerProcess:
     """Returns once `/__mock/health` answers; raises RuntimeError (and kills it) otherwise.
-    `stderr` takes the server's log (an open file), which is dropped by default."""
+    `stderr` takes the server's log (an open file), which is dropped by default. `command`
+    replaces `python -m mock_server --port 0 ARGS` (`make run PORT=0`, say): it must print the banner."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mock_server", "--port", "0", *args],
+        list(command) if command is not None else [sys.executable, "-m", "mock_server", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=stderr,
         text=True,
@@ -85,16 +89,29 @@ def start_server(
     raise RuntimeError(f"kaleyra-mock did not start (url: {url!r})")
 
 
-def group_rss_kib(pid: int) -> int:
-    """RSS of a process and all its descendants (granian's workers), from /proc (Linux)."""
-    children: dict[int, list[int]] = {}
+def _proc_stats() -> dict[int, list[str]]:
+    """Every process's /proc/PID/stat fields after the command name: state, ppid, pgrp, ..."""
+    stats = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
-                continue
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
+                continue  # it ended while the directory was read
+    return stats
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The processes of a process group still running (a zombie has ended), from /proc (Linux).
+    A server started here leads a group of its own: its workers, and `make`'s child, are in it."""
+    return sorted(pid for pid, fields in _proc_stats().items() if int(fields[2]) == pgid and fields[0] != "Z")
+
+
+def group_rss_kib(pid: int) -> int:
+    """RSS of a process and all its descendants (granian's workers), from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for child, fields in _proc_stats().items():
+        children.setdefault(int(fields[1]), []).append(child)
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()

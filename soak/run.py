@@ -1,6 +1,6 @@
 """`make soak`: the reliability figures, long versions (tests/server/test_soak.py runs short ones in
 `make test`). Every server it starts listens on 127.0.0.1 and is stopped; the whole run is bounded
-(about 75 s on 2 cores). Results: reports/soak.json; exit 1 when a rule is broken.
+(about 2 minutes on 2 cores). Results: reports/soak.json; exit 1 when a rule is broken.
 
     python -m soak.run [--quick]
 """
@@ -13,6 +13,9 @@ import json
 import os
 import random
 import signal
+import sqlite3
+import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -26,7 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from mock_server.core import SpecIndex, StateData, default_seed_document, state_validator
-from mock_server.testing import ServerProcess, group_rss_kib, start_server
+from mock_server.testing import ServerProcess, group_pids, group_rss_kib, start_server
 
 from ._fuzz import KEY, fuzz
 from ._hostile import Target, body_limits, conformance, depth, echoes, origins, stalled_clients
@@ -41,6 +44,7 @@ __all__ = [
     "progress",
     "sigterm_under_load",
     "state_churn",
+    "stop_times",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -383,7 +387,171 @@ def sigterm_under_load(after_s: float = 1.5, threads: int = 8) -> dict[str, Any]
         "exit_code": exit_code,
         "stop_seconds": round(stop_s, 2),
         "outcomes": dict(outcomes),
-        "ok": exit_code == 0 and stop_s < 5 and answered > 0 and outcomes["torn"] == 0 and outcomes["wrong"] == 0,
+        "ok": exit_code == 0
+        and stop_s < STOP_LIMIT_S
+        and answered > 0
+        and outcomes["torn"] == 0
+        and outcomes["wrong"] == 0,
+    }
+
+
+# Ctrl-C or SIGTERM must end every process of the server within this, the worst of every try.
+STOP_LIMIT_S = 1.0
+# A server still running this long after the signal is killed, and the try fails.
+STOP_GIVE_UP_S = 15.0
+SIGNALS = {"sigint_group": signal.SIGINT, "sigterm_parent": signal.SIGTERM}
+
+
+def _make_run(state: Path) -> list[str] | None:
+    """`make run` on this interpreter's venv (the one `make soak` made), or None when make is
+    missing or would first rebuild the venv: then that is not a stop being measured."""
+    stamp = Path(sys.prefix) / ".installed"
+    venv = f"VENV={sys.prefix}"
+    try:
+        fresh = subprocess.run(["make", "-s", "-q", "-C", str(ROOT), venv, str(stamp)], check=False).returncode == 0
+    except OSError:
+        return None
+    if not fresh:
+        return None
+    args = f"ARGS=--workers 2 --state {state}"
+    return ["make", "-s", "--no-print-directory", "-C", str(ROOT), "run", "PORT=0", venv, args]
+
+
+def _stop_once(command: list[str], how: str, in_flight: bool, state: Path) -> dict[str, Any]:
+    """One server (its group: `make`, the CLI, granian's workers) stopped by `how`; seconds until
+    the last of its processes ended. In flight: GETs and DELETEs on keep-alive connections until
+    then; every DELETE answered must be in the state file, and the file must pass SQLite's check."""
+    server = start_server(command=command)
+    host, port = _host_port(server.url)
+    done = threading.Event()
+    outcomes: Counter[str] = Counter()
+    deleted: list[str] = []
+    lock = threading.Lock()
+
+    def hammer(n: int) -> None:
+        local: Counter[str] = Counter()
+        mine: list[str] = []
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        i = 0
+        while not done.is_set():
+            sid = f"STOP{n}X{i}"
+            i += 1
+            try:
+                conn.request("GET", GET, headers=HEADERS)
+                response = conn.getresponse()
+                body = response.read()
+                local["answered" if response.status == 200 and body.startswith(b"[") else "wrong"] += 1
+                conn.request("DELETE", f"/in/v1/{sid}/rcs/agent/48400", headers=HEADERS)
+                response = conn.getresponse()
+                response.read()
+                if response.getheader("X-Mock-Example") == "agent_deleted":
+                    mine.append(sid)
+                    local["answered"] += 1
+                else:
+                    local["wrong"] += 1
+            except http.client.IncompleteRead:
+                local["torn"] += 1
+            except (OSError, http.client.HTTPException):
+                local["refused"] += 1
+                conn.close()
+                time.sleep(0.01)
+                conn = http.client.HTTPConnection(host, port, timeout=10)
+        conn.close()
+        with lock:
+            outcomes.update(local)
+            deleted.extend(mine)
+
+    workers = [threading.Thread(target=hammer, args=(n,)) for n in range(4 if in_flight else 0)]
+    for t in workers:
+        t.start()
+    if in_flight:
+        time.sleep(0.5)
+    # Idle, the signal comes as soon as health answers, as a script's would: a worker may still be
+    # starting then (granian lost such a stop, and killed the worker 5 s later).
+    group = server.proc.pid
+    started = time.monotonic()
+    if how == "sigint_group":
+        os.killpg(group, signal.SIGINT)  # what a terminal's Ctrl-C does
+    else:
+        server.proc.send_signal(SIGNALS[how])
+    while group_pids(group) and time.monotonic() - started < STOP_GIVE_UP_S:
+        time.sleep(0.005)
+    seconds = time.monotonic() - started
+    left = group_pids(group)
+    if left:
+        os.killpg(group, signal.SIGKILL)
+    exit_code = server.proc.wait(timeout=10)
+    done.set()
+    for t in workers:
+        t.join()
+    with sqlite3.connect(state, timeout=10) as db:
+        integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+        kept = {sid for (sid,) in db.execute("SELECT sid FROM deleted_default WHERE agent_number = '48400'")}
+    db.close()
+    return {
+        "seconds": seconds,
+        "left_running": len(left),
+        "exit_code": exit_code,
+        "outcomes": dict(outcomes),
+        "answered_deletes_lost": len(set(deleted) - kept),
+        "integrity": integrity,
+    }
+
+
+def stop_times(tries: int, scratch: Path, make: bool = True) -> dict[str, Any]:
+    """Ctrl-C (SIGINT to the process group) and SIGTERM to the parent, idle and with requests in
+    flight, on `kaleyra-mock` and on `make run` (SIGTERM to make, which forwards it): the median
+    and the worst time until every process ended, of `tries` servers each. A stop must be graceful
+    too: no torn answer, every answered DELETE in the state file, the file whole."""
+    ways: dict[str, Any] = {}
+    skipped: list[str] = []
+    launchers = ["kaleyra-mock"]
+    if make and _make_run(scratch / "probe.sqlite3") is not None:
+        launchers.append("make run")
+    elif make:
+        skipped.append("make run: make is missing, or this interpreter's venv is not one make has built")
+    runs = 0
+    for launcher in launchers:
+        for how in SIGNALS:
+            for load in ("idle", "in_flight"):
+                results = []
+                for _ in range(tries):
+                    state = scratch / f"stop{runs}.sqlite3"
+                    runs += 1
+                    mock = [sys.executable, "-m", "mock_server", "--port", "0", "--workers", "2", "--state", str(state)]
+                    command = mock if launcher == "kaleyra-mock" else _make_run(state)
+                    assert command is not None
+                    results.append(_stop_once(command, how, load == "in_flight", state))
+                times = [r["seconds"] for r in results]
+                outcomes: Counter[str] = Counter()
+                for r in results:
+                    outcomes.update(r["outcomes"])
+                # make dies of the signal it forwarded, whatever its child's exit code; the CLI exits 0.
+                codes = sorted({r["exit_code"] for r in results})
+                ways[f"{launcher} {how} {load}"] = {
+                    "tries": len(results),
+                    "median_s": round(statistics.median(times), 3),
+                    "worst_s": round(max(times), 3),
+                    "left_running": sum(r["left_running"] for r in results),
+                    "exit_codes": codes,
+                    "outcomes": dict(outcomes),
+                    "answered_deletes_lost": sum(r["answered_deletes_lost"] for r in results),
+                    "integrity": sorted({r["integrity"] for r in results}),
+                    "ok": max(times) < STOP_LIMIT_S
+                    and all(r["left_running"] == 0 for r in results)
+                    and (launcher != "kaleyra-mock" or codes == [0])
+                    and outcomes["torn"] == 0
+                    and outcomes["wrong"] == 0
+                    and (load == "idle" or outcomes["answered"] > 0)
+                    and all(r["answered_deletes_lost"] == 0 and r["integrity"] == "ok" for r in results),
+                }
+    worst = max((way["worst_s"] for way in ways.values()), default=None)
+    return {
+        "limit_s": STOP_LIMIT_S,
+        "worst_s": worst,
+        "ways": ways,
+        "skipped": skipped,
+        "ok": bool(ways) and all(way["ok"] for way in ways.values()),
     }
 
 
@@ -460,6 +628,7 @@ def main(argv: list[str] | None = None) -> int:
         scratch = Path(tmp)
         figures: dict[str, Any] = {}
         fuzz_n, memory_n, kill9_n = (500, (2_000, 10_000), 2) if quick else (10_000, (10_000, 100_000), 15)
+        stop_n = 1 if quick else 5
         steps: list[tuple[str, str, Callable[[], dict[str, Any]]]] = [
             ("fuzz", f"fuzzing over a socket, {fuzz_n} requests", lambda: fuzz_server(fuzz_n, scratch)),
             ("hostile", "hostile and careless clients", lambda: hostile_clients(scratch, quick)),
@@ -467,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
             ("state_churn", "state churn: resets, loads, deletes, dumps", lambda: state_churn(2.0 if quick else 15.0)),
             ("memory", f"memory over {memory_n[-1]} requests", lambda: memory(memory_n)),
             ("sigterm_under_load", "SIGTERM under load", sigterm_under_load),
+            ("stop", f"stop times, {stop_n} tries each way", lambda: stop_times(stop_n, scratch)),
             ("kill9", f"kill -9 during writes, {kill9_n} rounds", lambda: kill9_rounds(kill9_n, scratch)),
         ]
         for number, (name, what, step) in enumerate(steps, 1):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
@@ -39,7 +40,7 @@ from ._http import (
     wsgi_response,
 )
 
-__all__ = ["LONG_REQUEST_THREADS", "RsgiBridge"]
+__all__ = ["LONG_REQUEST_THREADS", "STOP_SIGNALS", "RsgiBridge", "hold_stop_signals", "release_stop_signals"]
 
 log = logging.getLogger("mock_server")
 
@@ -51,6 +52,32 @@ _CGI_NAMES = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"
 # on their upstreams at once (each holds its thread for its upstream's time), few enough that
 # the GIL is not fought over by idle ones.
 LONG_REQUEST_THREADS = 32
+# What stops a worker, and when: see `hold_stop_signals`.
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+def hold_stop_signals() -> None:
+    """Around each fork of a worker (`os.register_at_fork`): the worker starts with its stop
+    signals blocked, and the kernel keeps one that comes early until `__rsgi_init__` lets it in.
+
+    Else an early SIGTERM was lost, and the worker served on until granian killed it after
+    `workers_kill_timeout` (5 s, the worst stop measured): until granian installs the worker's
+    handlers, after the app is built, the parent's inherited one only sets a flag in the forked
+    copy of granian's parent; and uvloop acts on a signal through its self-pipe, which exists
+    only while the loop runs (one that comes before is noted and never handled)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def release_stop_signals() -> None:
+    """The parent's side of `hold_stop_signals`, once the worker is forked."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def _take_sigterm() -> None:
+    """SIGTERM only: a worker leaves Ctrl-C (SIGINT to the whole group) to its parent, which
+    stops it with SIGTERM. Granian counts a worker that ends before its parent asked as
+    crashed: stopping on its own SIGINT first made Ctrl-C exit 1, "Unexpected exit"."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def _never(environ: dict[str, Any]) -> bool:
@@ -76,7 +103,9 @@ class RsgiBridge:
         self._threads = ThreadPoolExecutor(LONG_REQUEST_THREADS, thread_name_prefix="mock-long")
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Nothing to prepare: the app was built before the loop started."""
+        """Granian has installed the worker's stop handlers by now; once its loop runs they can
+        act, so a SIGTERM held since the fork (`hold_stop_signals`) is let through then."""
+        loop.call_soon(_take_sigterm)
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         """The threads end with the worker; the app's store closes with the process."""

@@ -27,7 +27,7 @@ from ..core import (
 )
 from ._app import create_app
 from ._proxy import DEFAULT_UPSTREAM_TIMEOUT, ProxySettings
-from ._rsgi import RsgiBridge
+from ._rsgi import RsgiBridge, hold_stop_signals, release_stop_signals
 
 __all__ = ["DEFAULT_READ_TIMEOUT", "WORKER_ENV", "WorkerSettings", "serve", "worker_app"]
 
@@ -118,6 +118,9 @@ def serve(settings: WorkerSettings, *, host: str, port: int, workers: int, log_l
     from granian.http import HTTP1Settings
 
     os.environ[WORKER_ENV] = settings.to_env()
+    # Granian forks its workers from here (and again on a respawn): each is born with the stop
+    # signals held, so one sent while it starts waits for its handlers (`_rsgi.py`).
+    os.register_at_fork(before=hold_stop_signals, after_in_parent=release_stop_signals)
     options: dict[str, Any] = {
         "address": host,
         "port": port,
@@ -131,6 +134,9 @@ def serve(settings: WorkerSettings, *, host: str, port: int, workers: int, log_l
         "log_access": False,
         "websockets": False,
         "http1_settings": HTTP1Settings(header_read_timeout=max(1, int(settings.read_timeout * 1000))),
+        # A stop waits for the answers in flight (a few ms each; measured in `make soak`): only a
+        # request that takes long on purpose (a --latency-ms delay, an upstream, a body still being
+        # sent, up to --read-timeout) holds its worker this long, which is then killed.
         "workers_kill_timeout": 5,
     }
     Granian("mock_server.web._server:worker_app", **options).serve()

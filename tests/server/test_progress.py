@@ -47,15 +47,15 @@ def test_soak__quick_run_announces_each_of_its_phases(
 ) -> None:
     phases = _Phases(capsys)
     names = ["fuzz_server", "hostile_clients", "concurrent_deletes", "state_churn", "memory"]
-    names += ["sigterm_under_load", "kill9_rounds"]
+    names += ["sigterm_under_load", "stop_times", "kill9_rounds"]
     for name in names:
         monkeypatch.setattr(soak.run, name, phases.stub(name))
     monkeypatch.setattr(soak.run, "REPORTS", tmp_path)
     assert soak.run.main(["--quick"]) == 0
     assert [name for name, _line in phases.seen] == names
     lines = _announced(phases.seen, "soak:", len(names))
-    assert lines[0] == "soak: 1/7 fuzzing over a socket, 500 requests…"
-    assert lines[-1] == "soak: 7/7 kill -9 during writes, 2 rounds…"
+    assert lines[0] == "soak: 1/8 fuzzing over a socket, 500 requests…"
+    assert lines[-1] == "soak: 8/8 kill -9 during writes, 2 rounds…"
     assert (tmp_path / "soak.json").exists()
 
 
