@@ -228,6 +228,17 @@ class ControlPlane:
             raise ControlError(400, f"/match/operation: not an operationId; valid: {valid}")
         return match
 
+    def examples(self) -> list[dict[str, Any]]:
+        """The names `armScenario` takes, in the spec's order, with the operations that answer them:
+        a dashboard (or a person) can offer them without a copy of the spec."""
+        found: dict[str, dict[str, Any]] = {}
+        for op in self.spec.operations.values():
+            for name, example in op.examples.items():
+                entry = found.setdefault(name, {"name": name, "status": example.status, "operations": []})
+                if op.canonical not in entry["operations"]:
+                    entry["operations"].append(op.canonical)
+        return list(found.values())
+
     def arm_scenario(self, doc: Any) -> dict[str, Any]:
         self._check("ArmScenario", doc)
         match = self._match(doc)

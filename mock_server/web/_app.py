@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
@@ -256,9 +257,36 @@ def _browser_guard(loopback_hosts_only: bool) -> ControlError | None:
     return None
 
 
+# The dashboard's page and its three files: nothing inline, nothing from elsewhere, never framed.
+_UI_FILES = {
+    "ui": ("index.html", "text/html; charset=utf-8"),
+    "app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "app.css": ("app.css", "text/css; charset=utf-8"),
+    "favicon.svg": ("favicon.svg", "image/svg+xml"),
+}
+_UI_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def _ui_files() -> dict[str, tuple[bytes, str]]:
+    """Read once per app from the package data, so a running server never reads the disk for them."""
+    folder = resources.files("mock_server.web").joinpath("ui")
+    return {key: (folder.joinpath(name).read_bytes(), kind) for key, (name, kind) in _UI_FILES.items()}
+
+
 def _control_blueprint(handle: MockHandle) -> Blueprint:
     bp = Blueprint("control", __name__, url_prefix="/__mock")
     cp = handle.control
+    ui = _ui_files()
+
+    def ui_response(key: str) -> Response:
+        body, kind = ui[key]
+        return Response(body, content_type=kind, headers=_UI_HEADERS)
 
     @bp.errorhandler(ControlError)
     def refused(exc: ControlError) -> Response:
@@ -273,6 +301,20 @@ def _control_blueprint(handle: MockHandle) -> Blueprint:
     @route("/openapi.yaml", methods=["GET"])
     def control_spec() -> Response:
         return Response(cp.document_bytes, content_type="application/yaml")
+
+    @route("/ui", methods=["GET"])
+    def dashboard() -> Response:
+        return ui_response("ui")
+
+    @route("/ui/<asset>", methods=["GET"])
+    def dashboard_asset(asset: str) -> Response:
+        if asset == "ui" or asset not in ui:
+            raise ControlError(404, "the dashboard has app.js, app.css and favicon.svg only")
+        return ui_response(asset)
+
+    @route("/examples", methods=["GET"])
+    def list_examples() -> Response:
+        return _json(cp.examples())
 
     @route("/reset", methods=["POST"])
     def reset() -> Response:

@@ -202,6 +202,7 @@ ROUTED_ANSWERS = {
     "removeAgent": 404,
     "addTester": 400,  # {} is no tester
     "removeTester": 404,
+    "listExamples": 200,
     "listScenarios": 200,
     "armScenario": 400,  # {} names no scenario
     "disarmScenarios": 200,
@@ -212,13 +213,15 @@ ROUTED_ANSWERS = {
     "disarmFault": 404,
     "getJournal": 200,
     "clearJournal": 200,
+    "getDashboard": 200,
+    "getDashboardAsset": 200,
     "getControlSpec": 200,
 }
 
 
 def test_control_openapi__every_documented_operation_is_routed(client: FlaskClient) -> None:
     doc = yaml.safe_load(CONTROL_SPEC_PATH.read_bytes())
-    values = {"pod": "in", "sid": "S", "agent_number": SEED_AGENT, "id": "999", "tester_id": "nope"}
+    values = {"pod": "in", "sid": "S", "agent_number": SEED_AGENT, "id": "999", "tester_id": "nope", "asset": "app.js"}
     answered: dict[str, int] = {}
     for path, item in doc["paths"].items():
         url = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
