@@ -171,7 +171,7 @@ def test_api__random_requests_get_a_clean_answer_leave_state_alone_and_reach_pas
 
 
 # Every path of the control document, its parameters filled in: what the control fuzzer targets.
-CONTROL_VALUES = {"pod": "in", "sid": "S1", "agent_number": "1", "id": "1", "tester_id": "t-1"}
+CONTROL_VALUES = {"pod": "in", "sid": "S1", "agent_number": "1", "id": "1", "tester_id": "t-1", "asset": "app.js"}
 CONTROL_TARGETS = {
     template.format(**CONTROL_VALUES): template for template in CONTROL_DOC["paths"] if template.startswith("/__mock")
 }
@@ -198,6 +198,7 @@ CONTROL_CALLS: dict[str, Call] = {
     "removeAgent": lambda a, doc: ORACLE.remove_agent(a["pod"], a["sid"], a["agent_number"]),
     "addTester": lambda a, doc: ORACLE.add_tester(a["pod"], a["sid"], a["agent_number"], doc),
     "removeTester": lambda a, doc: ORACLE.remove_tester(a["pod"], a["sid"], a["agent_number"], a["tester_id"]),
+    "listExamples": lambda a, doc: ORACLE.examples(),
     "listScenarios": lambda a, doc: ORACLE.list_armed("scenario"),
     "armScenario": lambda a, doc: ORACLE.arm_scenario(doc),
     "disarmScenarios": lambda a, doc: ORACLE.disarm("scenario", None),
@@ -209,6 +210,8 @@ CONTROL_CALLS: dict[str, Call] = {
     "getJournal": lambda a, doc: ORACLE.journal({}),
     "clearJournal": lambda a, doc: ORACLE.clear_journal(),
     "getControlSpec": lambda a, doc: ORACLE.document_bytes,
+    "getDashboard": lambda a, doc: None,  # files of the package: nothing the control plane decides
+    "getDashboardAsset": lambda a, doc: None,
 }
 
 
@@ -254,6 +257,8 @@ def test_control__wrong_types_are_refused_in_the_envelope(method: str, target: s
     assert response.status_code == expected, (method, target, body, response.get_data(as_text=True))
     if response.mimetype == "application/yaml":  # the control document itself, served as it is
         assert (method, response.data) == ("GET", ORACLE.document_bytes)
+    elif response.mimetype in ("text/html", "text/javascript"):  # the dashboard's page and script
+        assert (method, target) in (("GET", "/__mock/ui"), ("GET", "/__mock/ui/app.js"))
     else:
         _check_envelope(response.status_code, dict(response.headers), response.get_data())
     if expected >= 400:
