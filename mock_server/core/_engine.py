@@ -223,11 +223,12 @@ class Engine:
         api_key: str | None,
         response: ApiResponse,
         line: str,
-        operation: str | None,
+        op: Operation | None,
+        sid: str | None,
+        agent: str | None,
     ) -> ApiResponse:
         """Journals an answer a cassette gave (`line` is the cassette's FILE:LINE); returns it."""
-        op = self.spec.operations.get(operation or "")
-        self._journal(method, path, pod, op, None, None, api_key, response, line)
+        self._journal(method, path, pod, op, sid, agent, api_key, response, line)
         return response
 
     def not_in_cassette(self, method: str, path: str, query: str, pod: Pod, api_key: str | None) -> ApiResponse:

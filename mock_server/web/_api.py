@@ -198,7 +198,12 @@ class ApiApp:
         found = self.replayer.answer(method, pod, path, query, environ.get("HTTP_PREFER"))
         if found is not None:
             exchange, response = found
-            return self.engine.replayed(method, path, pod, key, response, exchange.source, exchange.operation)
+            # The journal names the operation, SID and agent as for any answer, by the one router.
+            op, params = self.route(method, path)
+            agent = params.get("agent_number") or next(
+                (v for k, v in parse_query(environ.get("QUERY_STRING", "")) if k == "agent_number"), None
+            )
+            return self.engine.replayed(method, path, pod, key, response, exchange.source, op, params.get("sid"), agent)
         if self.engine.config.replay_strict:
             return self.engine.not_in_cassette(method, path, query, pod, key)
         return None

@@ -156,6 +156,8 @@ def test_replay__journal__every_replayed_answer_with_its_cassette_line(server: S
     fresh(f"{server.url}/in{TESTERS}?agent_number=6", "GET", headers=HEADERS)
     entry = fresh(f"{server.url}/__mock/journal", "GET").json()[0]
     assert (entry["source"], entry["cassette"], entry["status"]) == ("replay", "recorded.jsonl:8", 200)
+    # named as any answer is, by the API's router: the operation, the SID of the path, the agent asked for
+    assert (entry["operation"], entry["sid"], entry["agent_number"]) == ("getTestersByAgent", SID, "6")
 
 
 def test_replay__no_match__falls_through_to_the_normal_mock(server: ServerProcess) -> None:
