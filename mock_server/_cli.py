@@ -377,6 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  IN pod:        {base}/in",
             f"  NA pod:        {base}/na",
             f"  control plane: {base}/__mock/" if control_plane else "  control plane: disabled",
+            *([f"  dashboard:     {base}/__mock/ui"] if control_plane else []),
             *(f"  proxy:         {pod} -> {_shown(url)}" for pod, url in upstreams.items()),
             *([f"  recording:     {args.record}"] if args.record else []),
             "  Ctrl-C or SIGTERM stops it.",

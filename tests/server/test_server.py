@@ -380,6 +380,7 @@ def test_unusable_state_file_exits_2_with_a_message(tmp_path: Path, problem: str
 def test_binds_loopback_by_default(server: Server) -> None:
     assert server.host == "127.0.0.1"
     assert any("control plane: http://127.0.0.1:" in line for line in server.banner)
+    assert any(line.strip() == f"dashboard:     {server.url('/__mock/ui')}" for line in server.banner)
     assert _listening_addresses(server.port, server.proc.pid) == {"127.0.0.1"}
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.2:{server.port}/__mock/health", timeout=TIMEOUT)
