@@ -1,6 +1,7 @@
 """`make bench`: the figures of the benchmarks issue, each taken in one run so they compare as ratios.
 
-Bounded in time (about three minutes), loopback only; every server it starts is stopped.
+Bounded in time (about four minutes at 5 s a point, `make test` aside), loopback only; every
+server it starts is stopped.
 Needs `wrk` (Debian: `apt-get install wrk`); says so and exits 2 when it is missing.
 
     python -m benchmarks.run [--seconds 5] [--quick]
