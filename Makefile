@@ -49,10 +49,10 @@ drift: $(STAMP)
 # Prism and WireMock are measured beside the mock when npm (and Java, for WireMock) are here.
 bench: $(STAMP)
 	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory bench-peers; \
-	else echo "bench: npm is missing, Prism and WireMock are skipped (Debian: apt-get install npm)"; fi
+	else echo "bench: npm is missing, Prism, WireMock and Mockoon are skipped (Debian: apt-get install npm)"; fi
 	$(BIN)/python -m benchmarks.run $(ARGS)
 
-# The peers, pinned by benchmarks/peers/package-lock.json (about 110 MB in node_modules).
+# The peers, pinned by benchmarks/peers/package-lock.json (about 210 MB in node_modules).
 bench-peers: benchmarks/peers/node_modules/.installed
 benchmarks/peers/node_modules/.installed: benchmarks/peers/package-lock.json
 	cd benchmarks/peers && npm ci --no-audit --no-fund --loglevel=error

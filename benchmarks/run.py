@@ -1,6 +1,7 @@
 """`make bench`: the figures of the benchmarks issue, each taken in one run so they compare as ratios.
 
-Bounded in time (about three minutes), loopback only; every server it starts is stopped.
+Bounded in time (about four minutes at 5 s a point, `make test` aside), loopback only; every
+server it starts is stopped.
 Needs `wrk` (Debian: `apt-get install wrk`); says so and exits 2 when it is missing.
 
     python -m benchmarks.run [--seconds 5] [--quick]
@@ -121,11 +122,17 @@ def wrk(url: str, connections: int, seconds: float, script: Path) -> dict[str, A
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     # Only the "Latency Distribution" lines start with the percentile: "+/- Stdev" may read "99%" too.
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)$", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)$", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)\s*$", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)\s*$", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = int(non_2xx.group(1)) if non_2xx else 0
-    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "requests": total, "non_2xx": errors}
+    point: dict[str, Any] = {"rps": rps, "p50_ms": p50, "p99_ms": p99, "requests": total, "non_2xx": errors}
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    point["socket_errors"] = sum(int(n) for n in sockets.groups()) if sockets else 0
+    non_200 = re.search(r"^non_200: (\d+)$", out, re.MULTILINE)  # printed by _REAL_DELETE_SCRIPT's done()
+    if non_200:
+        point["non_200"] = int(non_200.group(1))
+    return point
 
 
 def _warm(url: str, seconds: float, script: Path) -> None:
@@ -157,9 +164,10 @@ def _measure(
         first_200 = time.perf_counter() - started
         _warm(url, seconds, script)
         points = {str(c): wrk(url, c, seconds, script) for c in CONNECTIONS}
+        rss = group_rss_kib(proc.pid)  # the whole process tree, after its runs
     finally:
         _stop(proc)
-    return {"first_200_s": round(first_200, 3), **points}
+    return {"first_200_s": round(first_200, 3), "rss_kib_after": rss, **points}
 
 
 def throughput(seconds: float, script: Path, scratch: Path) -> dict[str, Any]:
@@ -200,12 +208,60 @@ end
 """
 
 
+_REAL_DELETE_SCRIPT = """
+wrk.method = "DELETE"
+{headers}
+-- Every request deletes agent 48400 of a SID never seen before: each one must be a 200
+-- (agent_deleted). The answers that are not are counted and printed by done().
+local threads = {{}}
+function setup(thread)
+  table.insert(threads, thread)
+end
+function init(args)
+  n = 0
+  non_200 = 0
+end
+request = function()
+  n = n + 1
+  return wrk.format(nil, "/in/v1/{tag}" .. n .. "/rcs/agent/48400")
+end
+response = function(status, headers, body)
+  if status ~= 200 then
+    non_200 = non_200 + 1
+  end
+end
+done = function(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do
+    total = total + thread:get("non_200")
+  end
+  io.write("non_200: " .. total .. "\\n")
+end
+"""
+REAL_DELETE_CONNECTIONS = (8, 64)
+
+
+def _real_delete(root: str, connections: int, seconds: float, folder: Path, headers: str) -> dict[str, Any]:
+    """One point of the real-DELETE load: a new SID on every request, so every answer is a 200."""
+    tag = f"RD{connections}T{time.monotonic_ns()}"
+    script = folder / f"real-delete-{connections}.lua"
+    script.write_text(_REAL_DELETE_SCRIPT.format(headers=headers, tag=tag))
+    point = wrk(f"{root}/", connections, seconds, script)
+    if "non_200" not in point:
+        raise RuntimeError(f"the real-DELETE script printed no count of non-200 answers at {connections} connections")
+    return point
+
+
 def delete_throughput(seconds: float, folder: Path) -> dict[str, Any]:
-    """Figure 1 for DELETE: the mock against the ceiling, state reset before each point."""
+    """Figure 1 for DELETE: the mock against the ceiling, state reset before each point.
+
+    Two loads: `DELETE` twice per agent (200, then 400) at 1 / 8 / 64 connections, and the
+    real-DELETE load (`real_delete`, a new SID on every request, every answer a 200) at 8 and 64."""
     script = folder / "delete.lua"
     headers = "\n".join(f'wrk.headers["{name}"] = "{value}"' for name, value in HEADERS.items())
     script.write_text(_DELETE_SCRIPT.format(headers=headers))
     results: dict[str, Any] = {}
+    real: dict[str, Any] = {}
     for name, starter in (("mock", start_mock), ("ceiling", start_ceiling)):
         progress(f"  {name}: {len(CONNECTIONS)} points of {seconds:g} s…")
         port = _free_port()
@@ -221,11 +277,22 @@ def delete_throughput(seconds: float, folder: Path) -> dict[str, Any]:
                 point["share_not_2xx"] = round(point["non_2xx"] / max(1, point["requests"]), 3)
                 points[str(c)] = point
             results[name] = points
+            real_points = {}
+            for c in REAL_DELETE_CONNECTIONS:
+                if name == "mock":
+                    httpx.post(f"{root}/__mock/reset", json={}, timeout=10).raise_for_status()
+                real_points[str(c)] = _real_delete(root, c, seconds, folder, headers)
+            real[name] = real_points
         finally:
             _stop(proc)
     results["ratio_mock_to_ceiling"] = {
         str(c): round(results["mock"][str(c)]["rps"] / results["ceiling"][str(c)]["rps"], 3) for c in CONNECTIONS
     }
+    real["ratio_mock_to_ceiling"] = {
+        str(c): round(real["mock"][str(c)]["rps"] / real["ceiling"][str(c)]["rps"], 3) for c in REAL_DELETE_CONNECTIONS
+    }
+    real["mock_non_200"] = sum(real["mock"][str(c)]["non_200"] for c in REAL_DELETE_CONNECTIONS)
+    results["real_delete"] = real
     return results
 
 
@@ -329,6 +396,86 @@ def make_test_wall() -> dict[str, Any]:
     return {"wall_s": round(wall, 1), "exit_code": done.returncode, "pytest": summary[-1] if summary else None}
 
 
+def _row(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(
+        cell.ljust(width) if i == 0 else cell.rjust(width)
+        for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+    )
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
+    return [_row(header, widths), _row(["-" * w for w in widths], widths), *(_row(r, widths) for r in rows)]
+
+
+def summary(figures: dict[str, Any]) -> str:
+    """The printed report: ratios first, then each target's req/s, p99 at 64 connections and RSS."""
+    lines: list[str] = []
+    get = figures.get("throughput_get_testers", {})
+    targets = [
+        name for name, value in get.items() if isinstance(value, dict) and "1" in value and isinstance(value["1"], dict)
+    ]
+    if targets:
+        conns = [f"@{c}" for c in CONNECTIONS]
+        lines.append("GET testers")
+        ratios = [name for name in get if name.startswith("ratio_mock_to_")]
+        rows = [
+            [name.replace("ratio_", "").replace("_to_", " / "), *(f"{get[name][str(c)]:.2f}" for c in CONNECTIONS)]
+            for name in ratios
+        ]
+        lines += _table(["ratio", *conns], rows)
+        lines.append("")
+        rows = []
+        for name in targets:
+            point = get[name]
+            rss = point.get("rss_kib_after")
+            rows.append(
+                [
+                    name,
+                    *(f"{point[str(c)]['rps']:,.0f}" for c in CONNECTIONS),
+                    f"{point['64']['p99_ms']:.2f}",
+                    "-" if rss is None else f"{rss / 1024:,.1f}",
+                    f"{sum(point[str(c)]['non_2xx'] + point[str(c)]['socket_errors'] for c in CONNECTIONS)}",
+                ]
+            )
+        lines += _table(["req/s", *conns, "p99@64 ms", "RSS MiB", "errors"], rows)
+        for name, why in get.get("skipped", {}).items():
+            lines.append(f"skipped {name}: {why}")
+    delete = figures.get("throughput_delete_agent", {})
+    real = delete.get("real_delete")
+    if real:
+        lines += ["", "DELETE agent"]
+        rows = [
+            [
+                "mock / ceiling, twice per agent",
+                *(f"{delete['ratio_mock_to_ceiling'][str(c)]:.2f}" for c in CONNECTIONS),
+            ]
+        ]
+        rows.append(["mock, twice per agent, req/s", *(f"{delete['mock'][str(c)]['rps']:,.0f}" for c in CONNECTIONS)])
+        rows.append(
+            [
+                "mock / ceiling, real DELETE",
+                "-",
+                *(f"{real['ratio_mock_to_ceiling'][str(c)]:.2f}" for c in REAL_DELETE_CONNECTIONS),
+            ]
+        )
+        for name in ("mock", "ceiling"):
+            rows.append(
+                [
+                    f"{name}, real DELETE, req/s",
+                    "-",
+                    *(f"{real[name][str(c)]['rps']:,.0f}" for c in REAL_DELETE_CONNECTIONS),
+                ]
+            )
+        lines += _table(["", *(f"@{c}" for c in CONNECTIONS)], rows)
+        p99 = {name: real[name]["64"]["p99_ms"] for name in ("mock", "ceiling")}
+        lines.append(
+            f"real DELETE p99@64: mock {p99['mock']:.2f} ms, ceiling {p99['ceiling']:.2f} ms; "
+            f"mock answers that were not 200: {real['mock_non_200']}"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration per point (default 5)")
@@ -368,8 +515,8 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "quick.json" if args.quick else f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     (RESULTS / name).write_text(json.dumps(figures, indent=2) + "\n")
-    print(json.dumps(figures, indent=2))
-    print(f"benchmarks: written to {RESULTS / name}")
+    print(summary(figures))
+    print(f"benchmarks: every figure written to {RESULTS / name}")
     return 0
 
 
