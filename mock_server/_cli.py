@@ -277,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = sys.stderr
     try:
         require_extra("flask", "werkzeug", "granian")
-        from .web import is_loopback_host
+        from .web import SpecRouter, is_loopback_host
         from .web._server import DEFAULT_READ_TIMEOUT, WorkerSettings, serve
     except ModuleNotFoundError as exc:
         line = missing_extra("kaleyra-mock", exc)
@@ -338,7 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     calibrate_paths = [p.resolve() for p in args.calibrate]
     try:  # read once here, for one clear line and exit 2; each worker reads them again itself
         replay = ReplayIndex.load(replay_paths) if replay_paths else None
-        calibration = calibrate(spec, load_observations(calibrate_paths)) if calibrate_paths else None
+        calibration = (
+            calibrate(spec, load_observations(calibrate_paths), SpecRouter(spec).route) if calibrate_paths else None
+        )
     except CassetteError as exc:
         print(f"kaleyra-mock: cannot read cassette {exc}", file=err)
         return 2

@@ -29,7 +29,7 @@ from ._engine import FAULT_KINDS, ApiRequest, ApiResponse, Engine, MockConfig, i
 from ._json import INVALID_JSON, MAX_DEPTH, strict_json, too_deep
 from ._pods import PODS, Pod, pod_from_host, resolve_pod
 from ._replay import REPLAY_SOURCE, Replayer, ReplayIndex, replay_response, upstream_path
-from ._spec import SPEC_PATH, Example, Operation, SpecIndex, encode_json, load_yaml
+from ._spec import SPEC_PATH, Example, Operation, Router, SpecIndex, encode_json, load_yaml
 from ._sqlite import SqliteStore
 from ._state import (
     AccountData,
@@ -84,6 +84,7 @@ __all__ = [
     "RecordedResponse",
     "ReplayIndex",
     "Replayer",
+    "Router",
     "Scenario",
     "SpecIndex",
     "SqliteStore",

@@ -21,7 +21,6 @@ answers take that layout too (`error_layout`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from urllib.parse import parse_qsl
 from ._cassette import HOP_BY_HOP, CassetteError, Exchange, decoded_body, read_cassette
 from ._engine import ApiRequest, Engine, MockConfig
 from ._json import INVALID_JSON, strict_json
-from ._spec import Example, Operation, SpecIndex
+from ._spec import Example, Operation, Router, SpecIndex
 from ._state import StateData, default_seed_document, state_validator
 from ._store import MemoryStore
 
@@ -73,7 +72,6 @@ SHAPE_REFUSALS = frozenset(
 )
 _STATE_BODIES = frozenset({"testers"})
 _OWN_HEADERS = frozenset({"x-mock-source", "x-mock-example"})
-_TEMPLATE = re.compile(r"\{(\w+)\}")
 
 
 @dataclass(frozen=True)
@@ -175,24 +173,13 @@ def _family_examples(spec: SpecIndex, family: str) -> dict[str, Example]:
     return examples
 
 
-def _path_args(template: str, path: str) -> dict[str, str] | None:
-    pattern = "".join(
-        f"(?P<{part[1:-1]}>[^/]+)" if _TEMPLATE.fullmatch(part) else re.escape(part)
-        for part in re.split(r"(\{\w+\})", template)
-    )
-    match = re.fullmatch(pattern, path)
-    return None if match is None else match.groupdict()
-
-
-def _operation(spec: SpecIndex, exchange: Exchange) -> Operation | None:
-    """The exchange's own `operation`, else the one whose method and path template it fits
-    (literal paths before templated ones)."""
-    named = spec.operations.get(exchange.operation or "")
-    if named is not None:
-        return named
+def _operation(spec: SpecIndex, route: Router, exchange: Exchange) -> tuple[Operation | None, Mapping[str, str]]:
+    """The operation the recorded request names, by the API's own router, and its path
+    parameters; the exchange's own `operation` when it names one (the router agreeing or not)."""
     req = exchange.request
-    fitting = [op for op in spec.operations.values() if op.method == req.method and _path_args(op.path, req.path)]
-    return min(fitting, key=lambda op: op.path.count("{"), default=None)
+    op, params = route(req.method, req.path)
+    named = spec.operations.get(exchange.operation or "")
+    return (named or op), params
 
 
 class _Shape:
@@ -202,9 +189,8 @@ class _Shape:
         self.spec = spec
         self.seed = StateData.from_document(default_seed_document(spec), state_validator(spec))
 
-    def example(self, op: Operation, exchange: Exchange) -> str | None:
+    def example(self, op: Operation, args: Mapping[str, str], exchange: Exchange) -> str | None:
         req = exchange.request
-        args = _path_args(op.path, req.path) or {}
         # Strict: a request without Content-Type that was refused stands for unsupported_media_type.
         engine = Engine(self.spec, MemoryStore(self.seed), MockConfig(journal=False, strict_content_type=True))
         answer = engine.handle(
@@ -225,9 +211,11 @@ class _Shape:
         return answer.example if answer.example in SHAPE_REFUSALS else None
 
 
-def _place(spec: SpecIndex, shape: _Shape, exchange: Exchange) -> tuple[str, str, str] | tuple[None, None, str]:
+def _place(
+    spec: SpecIndex, route: Router, shape: _Shape, exchange: Exchange
+) -> tuple[str, str, str] | tuple[None, None, str]:
     """(family, example, rule), or (None, None, why not)."""
-    op = _operation(spec, exchange)
+    op, args = _operation(spec, route, exchange)
     probe_wants = PROBE_EXAMPLES.get(exchange.probe or "")
     family = (
         op.canonical if op is not None else (ANY_PATH if probe_wants in ("not_found", "method_not_allowed") else None)
@@ -255,7 +243,7 @@ def _place(spec: SpecIndex, shape: _Shape, exchange: Exchange) -> tuple[str, str
             return None, None, "the API accepted a request without Content-Type; the mock answers it (with a warning)"
         return family, probe_wants, "probe"
     if op is not None and status >= 400:
-        refusal = shape.example(op, exchange)
+        refusal = shape.example(op, args, exchange)
         if refusal is not None and refusal in examples:
             return family, refusal, "shape"
     if not same and any(n in _STATE_BODIES and e.status == status for n, e in examples.items()):
@@ -284,12 +272,14 @@ def _layout(observed: Iterable[Exchange]) -> tuple[Layout | None, str]:
     return decided, f"every observed error body ({len(sources)}) carries its constant in {where}"
 
 
-def calibrate(spec: SpecIndex, exchanges: Sequence[Exchange]) -> Calibration:
+def calibrate(spec: SpecIndex, exchanges: Sequence[Exchange], route: Router) -> Calibration:
+    """`route` is the API's router (mock_server.web.SpecRouter.route): an observation is named
+    by the rule that routes the request it stands for."""
     shape = _Shape(spec)
     observed: dict[tuple[str, str], Observed] = {}
     not_applied: list[tuple[str, str]] = []
     for exchange in exchanges:
-        family, name, rule = _place(spec, shape, exchange)
+        family, name, rule = _place(spec, route, shape, exchange)
         if family is None or name is None:
             not_applied.append((exchange.source, rule))
             continue
@@ -306,15 +296,15 @@ def calibrate(spec: SpecIndex, exchanges: Sequence[Exchange]) -> Calibration:
             family, name, recorded.status, headers, recorded.body, exchange.source, rule
         )
     layout, why = _layout(exchanges)
-    required, required_why = _content_type_rule(spec, exchanges)
+    required, required_why = _content_type_rule(spec, route, exchanges)
     return Calibration(observed, layout, why, tuple(not_applied), required, required_why)
 
 
-def _content_type_rule(spec: SpecIndex, exchanges: Iterable[Exchange]) -> tuple[bool | None, str]:
+def _content_type_rule(spec: SpecIndex, route: Router, exchanges: Iterable[Exchange]) -> tuple[bool | None, str]:
     """The first request of an operation sent with a key and without Content-Type decides."""
     for exchange in exchanges:
         req = exchange.request
-        if "content-type" in req.headers or not req.api_key or _operation(spec, exchange) is None:
+        if "content-type" in req.headers or not req.api_key or _operation(spec, route, exchange)[0] is None:
             continue
         status = exchange.response.status
         if 200 <= status < 300:

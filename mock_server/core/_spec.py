@@ -7,7 +7,7 @@ spec's examples, so the spec and the mock cannot drift apart.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ __all__ = [
     "SPEC_PATH",
     "Example",
     "Operation",
+    "Router",
     "SpecIndex",
     "encode_json",
     "load_yaml",
@@ -38,6 +39,12 @@ def load_yaml(path: Path) -> Any:
 def encode_json(value: Any) -> bytes:
     """Compact, key order kept: the bytes a client sees for a documented body."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# (method, path) -> (the operation a request names, its path parameters): the API's own router
+# (mock_server.web.SpecRouter, werkzeug's Map), handed to the core where an answer given
+# elsewhere must be named (the proxy's verdicts, a calibration), so no path is routed two ways.
+Router = Callable[[str, str], "tuple[Operation | None, Mapping[str, str]]"]
 
 
 @dataclass(frozen=True)

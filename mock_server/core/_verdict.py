@@ -9,15 +9,15 @@ something about the spec; one that breaks a documented row teaches something abo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from ._cassette import Violation
 from ._json import INVALID_JSON, strict_json
-from ._spec import Example, Operation, SpecIndex
+from ._spec import Example, Operation, Router, SpecIndex
 
-__all__ = ["Contracts", "Judge", "Router", "Verdict"]
+__all__ = ["Contracts", "Judge", "Verdict"]
 
 Mark = Literal["documented", "x-assumed"]
 # A body is never expected with these (RFC 9110 sections 9.3.2, 15.3.5, 15.4.5).
@@ -50,11 +50,6 @@ class Verdict:
     example: str | None  # the named example of the spec the answer is
     layout: str | None  # where an error answer carries its constant: "error" or "data"
     violations: tuple[Violation, ...]
-
-
-# (method, path) -> (the operation it names, its path parameters): the API's own router, passed
-# in (web/_api.py ApiApp.route), so that a proxied request is named by the rule that routes it.
-Router = Callable[[str, str], tuple[Operation | None, Mapping[str, str]]]
 
 
 class Judge:

@@ -1,6 +1,6 @@
 """The web layer of the mock: the API callable, the Flask app hosting it, and the server."""
 
-from ._api import ApiApp, api_rules
+from ._api import ApiApp, SpecRouter, api_rules
 from ._app import ConnectionDropped, MockApp, MockHandle, create_app
 from ._http import MAX_BODY, is_loopback_host
 
@@ -10,6 +10,7 @@ __all__ = [
     "ConnectionDropped",
     "MockApp",
     "MockHandle",
+    "SpecRouter",
     "api_rules",
     "create_app",
     "is_loopback_host",

@@ -30,7 +30,7 @@ from ._http import (
     wsgi_response,
 )
 
-__all__ = ["ApiApp", "PodConverter", "api_rules"]
+__all__ = ["ApiApp", "PodConverter", "SpecRouter", "api_rules"]
 
 log = logging.getLogger("mock_server")
 
@@ -94,14 +94,13 @@ def _converter(regex: str) -> type[BaseConverter]:
     return type("SpecSegment", (BaseConverter,), {"regex": regex})
 
 
-class ApiApp:
-    """Every request that is not the control plane's. State lives in the engine passed in."""
+class SpecRouter:
+    """The spec's paths as one werkzeug `Map`: what routes the API, and what names the operation
+    of a request answered elsewhere (the proxy's verdicts, a calibration's observations), so no
+    path is ever routed two ways."""
 
-    def __init__(self, engine: Engine, spec: SpecIndex, default_pod: Pod) -> None:
-        self.engine = engine
+    def __init__(self, spec: SpecIndex) -> None:
         self.spec = spec
-        self.default_pod = default_pod
-        self.pod_hosts = spec.pod_hosts
         rules, converters = api_rules(spec)
         url_map = Map(converters=converters, strict_slashes=True, merge_slashes=False, redirect_defaults=False)
         self.operations = rules
@@ -116,6 +115,30 @@ class ApiApp:
         # anew), and only of paths up to _CACHED_PATH characters: 4,096 long URLs would hold
         # hundreds of MB.
         self._cached_match = functools.lru_cache(maxsize=4096)(self.routes.match)
+
+    def match(self, path: str, method: str) -> tuple[Any, Mapping[str, Any]]:
+        """(rule, args): werkzeug's own answer, kept for recent paths, so never to be mutated."""
+        return (self._cached_match if len(path) <= _CACHED_PATH else self.routes.match)(path, method)
+
+    def route(self, method: str, path: str) -> tuple[Operation | None, dict[str, str]]:
+        """The operation a request names and its path parameters; (None, {}) when it names none."""
+        try:
+            rule, args = self.match(path, method if method == method.upper() else "")
+        except (MethodNotAllowed, NotFound, RequestRedirect):
+            return None, {}
+        params = {name: str(value) for name, value in args.items() if name != _POD_PREFIX}
+        return self.spec.operations[self.operations[rule]["GET" if method == "HEAD" else method]], params
+
+
+class ApiApp:
+    """Every request that is not the control plane's. State lives in the engine passed in."""
+
+    def __init__(self, engine: Engine, spec: SpecIndex, default_pod: Pod) -> None:
+        self.engine = engine
+        self.spec = spec
+        self.default_pod = default_pod
+        self.pod_hosts = spec.pod_hosts
+        self.router = SpecRouter(spec)
         replay = engine.config.replay
         self.replayer = None if replay is None else Replayer(replay, engine.store)
 
@@ -142,8 +165,8 @@ class ApiApp:
         try:
             # RFC 9110 section 9.1: methods are case-sensitive (werkzeug upper-cases them); none is no method
             if not method or method != method.upper():
-                raise MethodNotAllowed(valid_methods=self.routes.allowed_methods(path) or None)
-            rule, args = self._match(path, method)
+                raise MethodNotAllowed(valid_methods=self.router.routes.allowed_methods(path) or None)
+            rule, args = self.router.match(path, method)
         except MethodNotAllowed as exc:
             if not exc.valid_methods:  # an unknown path stays a 404
                 return self._not_found(environ, method, path)
@@ -157,7 +180,7 @@ class ApiApp:
             return self.engine.unreadable(exc.status, method, path, pod, exc.detail)
         return self.engine.handle(
             ApiRequest(
-                operation_id=self.operations[rule]["GET" if method == "HEAD" else method],
+                operation_id=self.router.operations[rule]["GET" if method == "HEAD" else method],
                 method=method,
                 path=path,
                 pod=pod,
@@ -172,20 +195,6 @@ class ApiApp:
             )
         )
 
-    def _match(self, path: str, method: str) -> tuple[Any, Mapping[str, Any]]:
-        """(rule, args): werkzeug's own answer, kept for recent paths, so never to be mutated."""
-        return (self._cached_match if len(path) <= _CACHED_PATH else self.routes.match)(path, method)
-
-    def route(self, method: str, path: str) -> tuple[Operation | None, dict[str, str]]:
-        """The operation a request names and its path parameters, by the same `Map` that routes
-        the API; (None, {}) when it names none. For answers judged outside the engine (the proxy)."""
-        try:
-            rule, args = self._match(path, method if method == method.upper() else "")
-        except (MethodNotAllowed, NotFound, RequestRedirect):
-            return None, {}
-        params = {name: str(value) for name, value in args.items() if name != _POD_PREFIX}
-        return self.spec.operations[self.operations[rule]["GET" if method == "HEAD" else method]], params
-
     def _replay(self, environ: dict[str, Any], method: str, path: str) -> ApiResponse | None:
         """A recorded answer (`core/_replay.py` has the match rule), before routing: a cassette may
         hold a path no operation takes. Unmatched: the mock's own 404 when strict, else None."""
@@ -199,7 +208,7 @@ class ApiApp:
         if found is not None:
             exchange, response = found
             # The journal names the operation, SID and agent as for any answer, by the one router.
-            op, params = self.route(method, path)
+            op, params = self.router.route(method, path)
             agent = params.get("agent_number") or next(
                 (v for k, v in parse_query(environ.get("QUERY_STRING", "")) if k == "agent_number"), None
             )

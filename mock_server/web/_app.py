@@ -124,7 +124,7 @@ def create_app(
             from kaleyra_rcs import load_spec
 
             contracts = load_spec()
-        judge = Judge(spec, contracts, api.route)
+        judge = Judge(spec, contracts, api.router.route)
         forwarder = Proxy(
             proxy, spec, judge, store, default_pod=config.default_pod, journal=config.journal, render=engine.render
         )

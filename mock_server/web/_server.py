@@ -25,6 +25,7 @@ from ..core import (
     calibrate,
     load_observations,
 )
+from ._api import SpecRouter
 from ._app import create_app
 from ._proxy import DEFAULT_UPSTREAM_TIMEOUT, ProxySettings
 from ._rsgi import RsgiBridge, hold_stop_signals, release_stop_signals
@@ -98,7 +99,7 @@ def worker_app() -> RsgiBridge:
         error_layout="error" if settings.error_layout == "error" else "data",
         replay=replay,
         replay_strict=settings.replay_strict,
-        calibration=None if observed is None else calibrate(spec, observed),
+        calibration=None if observed is None else calibrate(spec, observed, SpecRouter(spec).route),
     )
     app = create_app(
         store,

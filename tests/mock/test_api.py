@@ -1138,7 +1138,7 @@ def test_api__a_request_without_a_method_is_405(client: FlaskClient) -> None:
 def test_api__long_paths_are_routed_but_not_kept(client: FlaskClient) -> None:
     """The route cache keys on the path: a path past 512 characters is matched each time, so
     4,096 long URLs cannot hold hundreds of MB."""
-    routes = client.application.api._cached_match  # type: ignore[attr-defined]
+    routes = client.application.api.router._cached_match  # type: ignore[attr-defined]
     before = routes.cache_info().currsize
     long_sid = "S" * 600
     put_account(client, long_sid, agents={"1": []})

@@ -10,7 +10,7 @@ import pytest
 from kaleyra_rcs import load_spec
 from mock_server.core import SpecIndex
 from mock_server.core._verdict import Judge
-from mock_server.web import create_app
+from mock_server.web import SpecRouter
 from tests._spec import Spec
 
 SPEC = Spec.load()
@@ -21,7 +21,7 @@ TESTERS = f"/v1/{SID}/rcs/agent/testersbyagent"
 @pytest.fixture(scope="module")
 def judge() -> Judge:
     spec = SpecIndex.load()
-    return Judge(spec, load_spec(), create_app(spec=spec).api.route)
+    return Judge(spec, load_spec(), SpecRouter(spec).route)
 
 
 def _verdict(judge: Judge, method: str, path: str, status: int, body: Any, media: str = "application/json") -> Any:

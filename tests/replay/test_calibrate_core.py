@@ -23,15 +23,20 @@ from mock_server.core import (
     RecordedResponse,
     ReplayIndex,
     SpecIndex,
-    calibrate,
     load_observations,
     load_yaml,
 )
-from mock_server.web import create_app
+from mock_server.core import calibrate as _calibrate
+from mock_server.web import SpecRouter, create_app
 
 SID = "S"
 TESTERS = f"/v1/{SID}/rcs/agent/testersbyagent"
 JSON = (("Content-Type", "application/json"),)
+
+
+def calibrate(spec: SpecIndex, exchanges: list[Exchange]) -> Any:
+    """Calibration with the API's own router, as the server builds it."""
+    return _calibrate(spec, exchanges, SpecRouter(spec).route)
 
 
 def error_body(code: str, constant: str, message: str, layout: str = "error") -> bytes:
