@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import yaml
 from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
@@ -33,11 +35,22 @@ class Problem:
 
 
 class ResponseContract:
-    """The documented statuses of one operation and the schema of each."""
+    """The documented statuses of one operation and the schema of each.
 
-    def __init__(self, operation_id: str, validators: dict[int, Draft202012Validator]) -> None:
+    Each schema is compiled twice: by jsonschema-rs, which says only whether a body is valid, in
+    about 1 µs (jsonschema takes about 110), and by jsonschema, whose first error names the pointer
+    and the rule. A valid body (the usual answer) costs the first; a broken one the second, whose
+    verdict stands. `tests/client/test_validation.py` holds the two to the same verdicts."""
+
+    def __init__(
+        self,
+        operation_id: str,
+        validators: dict[int, Draft202012Validator],
+        checks: Mapping[int, jsonschema_rs.Validator],
+    ) -> None:
         self.operation_id = operation_id
         self._validators = validators
+        self._checks = checks
 
     @property
     def statuses(self) -> list[int]:
@@ -48,6 +61,11 @@ class ResponseContract:
 
     def problem(self, status: int, body: Any) -> Problem | None:
         """The first error met, and only that one: a huge wrong body costs no more than its walk."""
+        try:
+            if self._checks[status].is_valid(body):
+                return None
+        except ValueError:  # a lone surrogate in a string: jsonschema-rs takes only what UTF-8 holds
+            pass
         first = next(self._validators[status].iter_errors(body), None)
         if first is None:
             return None
@@ -104,17 +122,19 @@ def _load(path: Path) -> Spec:
     registry: Registry[Any] = Registry().with_resource(
         _URN, Resource.from_contents(doc, default_specification=DRAFT202012)
     )
+    compiled = jsonschema_rs.Registry([(_URN, doc)])
     contracts: dict[str, ResponseContract] = {}
     for item in doc["paths"].values():
         for method, op in item.items():
             if method == "parameters":
                 continue
-            validators = {}
+            validators, checks = {}, {}
             for status, response in op["responses"].items():
                 schema = _resolve(doc, response)["content"]["application/json"]["schema"]
                 ref = schema["$ref"]  # every response schema in the spec is a component reference
                 validators[int(status)] = Draft202012Validator({"$ref": _URN + ref}, registry=registry)
-            contracts[op["operationId"]] = ResponseContract(op["operationId"], validators)
+                checks[int(status)] = jsonschema_rs.Draft202012Validator({"$ref": _URN + ref}, registry=compiled)
+            contracts[op["operationId"]] = ResponseContract(op["operationId"], validators, checks)
     return Spec(path, contracts)
 
 

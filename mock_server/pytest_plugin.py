@@ -57,14 +57,18 @@ class KaleyraMock:
     def base_url(self, pod: str = "in") -> str:
         return f"{_MOCK_HOST}/{pod}"
 
-    def wsgi_transport(self) -> httpx.WSGITransport:
-        return _WSGITransport(app=self.app)
+    def wsgi_transport(self) -> httpx.BaseTransport:
+        """For `httpx.Client` (and `KaleyraRCS`): the app called in-process, as the server calls it."""
+        from .web import InProcessTransport
 
-    def asgi_transport(self) -> httpx.ASGITransport:
-        """httpx's WSGITransport has no async side; asgiref adapts the same app to ASGI."""
-        from asgiref.wsgi import WsgiToAsgi
+        return InProcessTransport(self.app)
 
-        return _ASGITransport(app=WsgiToAsgi(self.app))  # type: ignore[no-untyped-call]
+    def asgi_transport(self) -> httpx.AsyncBaseTransport:
+        """For `httpx.AsyncClient` (and `AsyncKaleyraRCS`): the app called on the event loop's
+        thread, as the server calls it; the name is kept from when asgiref adapted it to ASGI."""
+        from .web import AsyncInProcessTransport
+
+        return AsyncInProcessTransport(self.app)
 
     def arm_scenario(self, scenario: str, times: int | None = 1, **match: str) -> dict[str, Any]:
         """E.g. `arm_scenario("gateway_error", times=2, pod="na", operation="deleteAgent")`."""
@@ -86,57 +90,6 @@ class KaleyraMock:
 
     def journal(self, **filters: str) -> list[dict[str, Any]]:
         return self.control.journal(filters)
-
-
-def _dropped(exc: BaseException) -> bool:
-    from .web import ConnectionDropped
-
-    return isinstance(exc, ConnectionDropped)
-
-
-class _GuardedStream(httpx.SyncByteStream):
-    def __init__(self, inner: httpx.SyncByteStream) -> None:
-        self._inner = inner
-
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            yield from self._inner
-        except Exception as exc:
-            if _dropped(exc):
-                raise httpx.RemoteProtocolError(str(exc)) from exc
-            raise
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-class _WSGITransport(httpx.WSGITransport):
-    """In-process, the connection_reset fault raises what a socket would: RemoteProtocolError."""
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        try:
-            response = super().handle_request(request)
-        except Exception as exc:
-            if _dropped(exc):
-                raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-            raise
-        assert isinstance(response.stream, httpx.SyncByteStream)
-        return httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            stream=_GuardedStream(response.stream),
-            extensions=response.extensions,
-        )
-
-
-class _ASGITransport(httpx.ASGITransport):
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        try:
-            return await super().handle_async_request(request)
-        except Exception as exc:
-            if _dropped(exc):
-                raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-            raise
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -28,8 +29,11 @@ __all__ = [
     "MAX_BODY",
     "ConnectionDropped",
     "Unreadable",
+    "Answer",
     "WSGIApp",
+    "add_headers",
     "api_key",
+    "call_app",
     "content_length",
     "crash_response",
     "has_body",
@@ -46,6 +50,12 @@ __all__ = [
 
 MAX_BODY = 8 * 1024 * 1024
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+# What a server sends: status, headers, and the body whole, or the chunks the connection_reset
+# fault let out before the connection dropped (a list: the server sends them, then drops it).
+Answer = tuple[int, list[tuple[str, str]], bytes | list[bytes]]
+
+log = logging.getLogger("mock_server")
+_CGI_NAMES = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 
 # Set by a server that reads the body itself before calling the app (`_rsgi.py`): why it
 # refused the body ("too_large", "timeout", "incomplete"). The app answers 413, 408 or 400.
@@ -68,6 +78,47 @@ class Unreadable(Exception):
         super().__init__(detail)
         self.status = status
         self.detail = detail
+
+
+def add_headers(environ: dict[str, Any], fields: Iterable[tuple[str, str]], names: dict[str, str]) -> None:
+    """Request header fields (lower-case names) into the environ, as every server here reads
+    them. `names` caches the CGI name of each header name seen."""
+    for header, value in fields:
+        if "_" in header:
+            continue  # `api_key` would read as `api-key` in CGI naming: dropped, as gunicorn and nginx do
+        name = names.get(header)
+        if name is None:
+            name = names[header] = _CGI_NAMES.get(header) or "HTTP_" + header.upper().replace("-", "_")
+        seen = environ.get(name)
+        environ[name] = value if seen is None else f"{seen}, {value}"  # RFC 9110 section 5.3
+
+
+def call_app(app: WSGIApp, environ: dict[str, Any]) -> Answer:
+    """The WSGI call as every server here makes it (granian's bridge, the in-process transports).
+    A body that raises `ConnectionDropped` comes back as the list of chunks before it; an app
+    that raises answers the mock's own 500, with the traceback in the log."""
+    started: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        started[:] = [status, headers]
+
+    try:
+        result = app(environ, start_response)
+        chunks: list[bytes] = []
+        try:
+            for chunk in result:
+                chunks.append(chunk)
+        except ConnectionDropped:
+            return int(started[0][:3]), started[1], chunks
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        return int(started[0][:3]), started[1], b"".join(chunks)
+    except Exception as exc:
+        log.exception("mock_server: unhandled error serving %s", environ.get("PATH_INFO", ""))
+        status, headers, body = wsgi_response(crash_response(exc), environ)
+        return status, headers, b"".join(body)
 
 
 def status_line(code: int) -> str:

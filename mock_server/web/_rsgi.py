@@ -24,7 +24,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from io import BytesIO
 from typing import Any
 
@@ -32,22 +32,28 @@ from ._http import (
     BODY_PROBLEM,
     DEFERRED_LATENCY,
     MAX_BODY,
-    ConnectionDropped,
+    Answer,
     WSGIApp,
+    add_headers,
+    call_app,
     content_length,
-    crash_response,
     has_body,
-    wsgi_response,
 )
 
-__all__ = ["LONG_REQUEST_THREADS", "STOP_SIGNALS", "RsgiBridge", "hold_stop_signals", "release_stop_signals"]
+__all__ = [
+    "LONG_REQUEST_THREADS",
+    "STOP_SIGNALS",
+    "RsgiBridge",
+    "call_app_on_loop",
+    "hold_stop_signals",
+    "release_stop_signals",
+]
 
 log = logging.getLogger("mock_server")
 
 # Methods whose body the app may read. A GET or DELETE body has no meaning here (RFC 9110
 # section 9.3) and is never waited for: a client cannot stall the mock with one.
 _READS_BODY = frozenset({"POST", "PUT", "PATCH"})
-_CGI_NAMES = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 # Threads per worker for requests that may take long: enough for 32 proxied requests waiting
 # on their upstreams at once (each holds its thread for its upstream's time), few enough that
 # the GIL is not fought over by idle ones.
@@ -84,8 +90,21 @@ def _never(environ: dict[str, Any]) -> bool:
     return False
 
 
-def _cgi_name(header: str) -> str:
-    return _CGI_NAMES.get(header) or "HTTP_" + header.upper().replace("-", "_")
+async def call_app_on_loop(app: WSGIApp, environ: dict[str, Any], threads: Executor | None) -> Answer:
+    """The app called from an event loop, as the server and the async in-process transport call it:
+    on the loop's thread, unless the app says the request may take long (`MockApp.runs_long`: the
+    control plane, a proxied request), which runs on one of `threads` (None: the loop's default
+    pool); a `latency` fault's delay is awaited after the call (`DEFERRED_LATENCY`), holding no thread."""
+    delays: list[float] = []
+    environ[DEFERRED_LATENCY] = delays
+    runs_long: Callable[[dict[str, Any]], bool] = getattr(app, "runs_long", _never)
+    if runs_long(environ):
+        answer = await asyncio.get_running_loop().run_in_executor(threads, call_app, app, environ)
+    else:
+        answer = call_app(app, environ)
+    if delays:
+        await asyncio.sleep(sum(delays))
+    return answer
 
 
 class RsgiBridge:
@@ -96,10 +115,8 @@ class RsgiBridge:
         self.read_timeout = read_timeout
         self.max_body = max_body
         self._names: dict[str, str] = {}
-        # The app says which requests may take long (`MockApp.runs_long`): the control plane, and
-        # in proxy mode every forwarded request, which waits on its upstream. A plain WSGI app
-        # (the benchmarks' ceiling) has none.
-        self._runs_long: Callable[[dict[str, Any]], bool] = getattr(app, "runs_long", _never)
+        # For the requests the app says may take long (`MockApp.runs_long`): the control plane,
+        # and in proxy mode every forwarded request, which waits on its upstream.
         self._threads = ThreadPoolExecutor(LONG_REQUEST_THREADS, thread_name_prefix="mock-long")
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -123,18 +140,7 @@ class RsgiBridge:
             else:
                 environ["CONTENT_LENGTH"] = str(len(body))
         environ["wsgi.input"] = BytesIO(body)
-        delays: list[float] = []
-        environ[DEFERRED_LATENCY] = delays
-        if self._runs_long(environ):
-            # A large state document, a journal read of many entries, an upstream's answer: on a
-            # thread of the bridge's, so the loop keeps answering the API meanwhile.
-            status, headers, chunks = await asyncio.get_running_loop().run_in_executor(
-                self._threads, self._call, environ
-            )
-        else:
-            status, headers, chunks = self._call(environ)
-        if delays:
-            await asyncio.sleep(sum(delays))
+        status, headers, chunks = await call_app_on_loop(self.app, environ, self._threads)
         if isinstance(chunks, bytes):
             proto.response_bytes(status, headers, chunks)
             return
@@ -161,15 +167,8 @@ class RsgiBridge:
             "wsgi.run_once": False,
             "wsgi.input_terminated": True,
         }
-        names = self._names
-        for header, value in scope.headers.items():  # one item per field line; values that are not text are left out
-            if "_" in header:
-                continue  # `api_key` would read as `api-key` in CGI naming: dropped, as gunicorn and nginx do
-            name = names.get(header)
-            if name is None:
-                name = names[header] = _cgi_name(header)
-            seen = environ.get(name)
-            environ[name] = value if seen is None else f"{seen}, {value}"  # RFC 9110 section 5.3
+        # one item per field line; values that are not text are left out
+        add_headers(environ, scope.headers.items(), self._names)
         if scope.authority is not None:  # RFC 9112 section 3.2.2: absolute-form wins over Host
             environ["HTTP_HOST"] = scope.authority
         return environ
@@ -204,31 +203,6 @@ class RsgiBridge:
         if length is not None and size != length:
             return b"", "incomplete"
         return b"".join(chunks), None
-
-    def _call(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes | list[bytes]]:
-        """The WSGI call; a body that raises `ConnectionDropped` comes back as the chunks before it."""
-        started: list[Any] = []
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-            started[:] = [status, headers]
-
-        try:
-            result = self.app(environ, start_response)
-            chunks: list[bytes] = []
-            try:
-                for chunk in result:
-                    chunks.append(chunk)
-            except ConnectionDropped:
-                return int(started[0][:3]), started[1], chunks
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-            return int(started[0][:3]), started[1], b"".join(chunks)
-        except Exception as exc:
-            log.exception("mock_server: unhandled error serving %s", environ.get("PATH_INFO", ""))
-            status, headers, body = wsgi_response(crash_response(exc), environ)
-            return status, headers, b"".join(body)
 
 
 class _LogStream:

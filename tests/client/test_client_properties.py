@@ -11,7 +11,9 @@ answered by an httpx.MockTransport that replays whatever the current example scr
    pointer, a body excerpt of at most ~300 characters in str());
 3. error bodies of documented statuses, constant under `error` or under `data.error`, raise the
    typed error error_from_body's rules choose, with the constant and message read correctly;
-4. nothing raised shows the api key in str() or repr().
+4. nothing raised shows the api key in str() or repr();
+5. the client's verdict on a body (jsonschema-rs first, jsonschema for the broken rule) is
+   jsonschema's alone, on valid, broken and arbitrary bodies and on values only Python holds.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from kaleyra_rcs import (
     RcsChannelDisabled,
     ServerError,
     TransportError,
+    load_spec,
 )
 from tests._spec import Spec
 
@@ -576,3 +579,50 @@ def test_property_4__an_echoed_api_key_is_not_repeated_in_what_is_raised(
     raised = outcome(client, operation_id, reply)
     assert isinstance(raised, KaleyraError)
     _assert_no_key(raised)
+
+
+# -- 5. the fast verdict is jsonschema's -----------------------------------------------------------
+
+STATUSES = [(op, status) for op in OPERATIONS for status in sorted(SCHEMAS[op])]
+TESTER = {"phoneno": "", "test_status": "", "status": "", "agent_no": "", "id": "", "override_dcs_check": True}
+# What JSON text can carry and Rust's JSON values cannot, or only barely: a lone surrogate, integers
+# past 64 bits, the largest floats, and their like inside a body that is otherwise valid.
+PYTHON_ONLY = [
+    "\ud800",
+    [{**TESTER, "carrierid": 1, "phoneno": "\udfff"}],
+    [{**TESTER, "carrierid": 2**64}],
+    [{**TESTER, "carrierid": -(2**200)}],
+    [{**TESTER, "carrierid": 1.0}],
+    [{**TESTER, "carrierid": 1.5}],
+    [{**TESTER, "carrierid": 1e308}],
+    [{**TESTER, "carrierid": True}],
+    {"\ud800": [], "code": "RCS902"},
+]
+
+
+@st.composite
+def any_body(draw: st.DrawFn) -> tuple[str, int, Any]:
+    operation_id, status = draw(st.sampled_from(STATUSES))
+    schema = SCHEMAS[operation_id][status]
+    body = draw(valid(schema) | invalid(schema).map(lambda broken: broken[0]) | json_values)
+    return operation_id, status, body
+
+
+def _verdicts_agree(operation_id: str, status: int, body: Any) -> None:
+    problem = load_spec().contract(operation_id).problem(status, body)
+    assert (problem is None) == _is_valid(SCHEMAS[operation_id][status], body), f"{operation_id} {status}: {problem}"
+
+
+@settings(max_examples=600, **SETTINGS)
+@given(case=any_body())
+def test_property_5__the_clients_verdict_is_jsonschemas(case: tuple[str, int, Any]) -> None:
+    note(repr(case))
+    _verdicts_agree(*case)
+
+
+@pytest.mark.parametrize(("operation_id", "status"), STATUSES)
+@pytest.mark.parametrize("body", PYTHON_ONLY, ids=range(len(PYTHON_ONLY)))
+def test_property_5__values_only_python_holds_get_jsonschemas_verdict(
+    operation_id: str, status: int, body: Any
+) -> None:
+    _verdicts_agree(operation_id, status, body)
