@@ -65,7 +65,7 @@ class KaleyraMock:
 
     def asgi_transport(self) -> httpx.AsyncBaseTransport:
         """For `httpx.AsyncClient` (and `AsyncKaleyraRCS`): the app called on the event loop's
-        thread, as the server calls it; the name is kept from when asgiref adapted it to ASGI."""
+        thread, as the server calls it (the name is from when asgiref adapted it to ASGI)."""
         from .web import AsyncInProcessTransport
 
         return AsyncInProcessTransport(self.app)
@@ -161,7 +161,7 @@ def kaleyra_async_client(request: pytest.FixtureRequest, kaleyra_mock: KaleyraMo
 
     A plain (sync) fixture, so it serves `@pytest.mark.anyio` and `@pytest.mark.asyncio`
     (pytest-asyncio) tests alike, whatever their loop scope. Needs the `[mock]` extra."""
-    _require_mock(request, "asgiref")
+    _require_mock(request, "flask", "werkzeug")
     client = AsyncKaleyraRCS(
         api_key=TEST_API_KEY,
         sid=TEST_SID,
