@@ -151,27 +151,78 @@ def _wrk_script(folder: Path) -> Path:
 # -- the figures ---------------------------------------------------------------------------------
 
 
-def _measure(
-    name: str, start: Callable[[int], subprocess.Popen[bytes]], path: str, seconds: float, script: Path
+def _median_point(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """One point standing for a target's rounds at one concurrency: the medians, the errors summed."""
+    return {
+        "rps": round(statistics.median(p["rps"] for p in points), 1),
+        "p50_ms": round(statistics.median(p["p50_ms"] for p in points), 3),
+        "p99_ms": round(statistics.median(p["p99_ms"] for p in points), 3),
+        "requests": sum(p["requests"] for p in points),
+        "non_2xx": sum(p["non_2xx"] for p in points),
+        "socket_errors": sum(p["socket_errors"] for p in points),
+    }
+
+
+def _ratios(results: dict[str, Any], name: str, other: str, connections: tuple[int, ...]) -> dict[str, Any]:
+    """mock / other at each concurrency, round by round (round i of one beside round i of the
+    other): the median, and the worst, which a goal must clear."""
+    out: dict[str, Any] = {}
+    for c in connections:
+        each = [
+            a[str(c)]["rps"] / b[str(c)]["rps"]
+            for a, b in zip(results[name]["rounds"], results[other]["rounds"], strict=True)
+        ]
+        out[str(c)] = round(statistics.median(each), 3)
+        out[f"{c}_min"] = round(min(each), 3)
+    return out
+
+
+def _interleaved(
+    starters: list[tuple[str, Callable[[int], subprocess.Popen[bytes]], str]],
+    rounds: int,
+    seconds: float,
+    script: Callable[[str, int], Path],
+    connections: tuple[int, ...],
+    before_point: Callable[[str, str], None] | None = None,
 ) -> dict[str, Any]:
-    progress(f"  {name}: {len(CONNECTIONS)} points of {seconds:g} s…")
-    port = _free_port()
-    started = time.perf_counter()
-    proc = start(port)
+    """Every target started at once, then `rounds` rounds, each measuring every target at every
+    concurrency in turn: a slow patch of the machine hits all targets alike, never one alone."""
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    roots: dict[str, str] = {}
+    results: dict[str, Any] = {}
     try:
-        url = f"http://127.0.0.1:{port}{path}"
-        _wait_for(url, timeout=60, headers=HEADERS)
-        first_200 = time.perf_counter() - started
-        _warm(url, seconds, script)
-        points = {str(c): wrk(url, c, seconds, script) for c in CONNECTIONS}
-        rss = group_rss_kib(proc.pid)  # the whole process tree, after its runs
+        for name, start, path in starters:
+            port = _free_port()
+            started = time.perf_counter()
+            procs[name] = start(port)
+            roots[name] = f"http://127.0.0.1:{port}"
+            _wait_for(roots[name] + path, timeout=60, headers=HEADERS)
+            results[name] = {"first_200_s": round(time.perf_counter() - started, 3), "rounds": []}
+            _warm(roots[name] + path, seconds, script(name, 64))
+        for number in range(1, rounds + 1):
+            progress(
+                f"  round {number}/{rounds}: {len(starters)} targets x {len(connections)} points of {seconds:g} s…"
+            )
+            for name, _start, path in starters:
+                points = {}
+                for c in connections:
+                    if before_point is not None:
+                        before_point(name, roots[name])
+                    points[str(c)] = wrk(roots[name] + path, c, seconds, script(name, c))
+                results[name]["rounds"].append(points)
+        for name in procs:
+            results[name]["rss_kib_after"] = group_rss_kib(procs[name].pid)  # the whole process tree
+            for c in connections:
+                results[name][str(c)] = _median_point([r[str(c)] for r in results[name]["rounds"]])
     finally:
-        _stop(proc)
-    return {"first_200_s": round(first_200, 3), "rss_kib_after": rss, **points}
+        for proc in procs.values():
+            _stop(proc)
+    return results
 
 
-def throughput(seconds: float, script: Path, scratch: Path) -> dict[str, Any]:
-    """Figures 1 and 2, GET testers at 1 / 8 / 64 connections: the mock, the ceiling and the peers."""
+def throughput(seconds: float, rounds: int, script: Path, scratch: Path) -> dict[str, Any]:
+    """Figures 1 and 2, GET testers at 1 / 8 / 64 connections: the mock, the ceilings and the
+    peers, in interleaved rounds."""
     targets: list[tuple[str, Callable[[int], subprocess.Popen[bytes]], str]] = [
         ("mock", start_mock, GET_PATH),
         ("ceiling", start_ceiling, GET_PATH),
@@ -185,11 +236,9 @@ def throughput(seconds: float, script: Path, scratch: Path) -> dict[str, Any]:
         else:
             skipped[name] = why
             progress(f"{name} skipped: {why}")
-    results: dict[str, Any] = {name: _measure(name, start, path, seconds, script) for name, start, path in targets}
-    for other in [name for name in results if name != "mock"]:
-        results[f"ratio_mock_to_{other}"] = {
-            str(c): round(results["mock"][str(c)]["rps"] / results[other][str(c)]["rps"], 3) for c in CONNECTIONS
-        }
+    results = _interleaved(targets, rounds, seconds, lambda _name, _c: script, CONNECTIONS)
+    for other in [name for name, _start, _path in targets if name != "mock"]:
+        results[f"ratio_mock_to_{other}"] = _ratios(results, "mock", other, CONNECTIONS)
     if skipped:
         results["skipped"] = skipped
     return results
@@ -241,57 +290,53 @@ end
 REAL_DELETE_CONNECTIONS = (8, 64)
 
 
-def _real_delete(root: str, connections: int, seconds: float, folder: Path, headers: str) -> dict[str, Any]:
-    """One point of the real-DELETE load: a new SID on every request, so every answer is a 200."""
-    tag = f"RD{connections}T{time.monotonic_ns()}"
-    script = folder / f"real-delete-{connections}.lua"
-    script.write_text(_REAL_DELETE_SCRIPT.format(headers=headers, tag=tag))
-    point = wrk(f"{root}/", connections, seconds, script)
-    if "non_200" not in point:
-        raise RuntimeError(f"the real-DELETE script printed no count of non-200 answers at {connections} connections")
-    return point
+def delete_throughput(seconds: float, rounds: int, folder: Path) -> dict[str, Any]:
+    """Figure 1 for DELETE: the mock against the ceiling.
 
-
-def delete_throughput(seconds: float, folder: Path) -> dict[str, Any]:
-    """Figure 1 for DELETE: the mock against the ceiling, state reset before each point.
-
-    Two loads: `DELETE` twice per agent (200, then 400) at 1 / 8 / 64 connections, and the
-    real-DELETE load (`real_delete`, a new SID on every request, every answer a 200) at 8 and 64."""
+    Two loads: `DELETE` twice per agent (200, then 400) at 1 / 8 / 64 connections, once; and the
+    real DELETE (`real_delete`, a new SID on every request, every answer a 200) at 8 and 64 in
+    interleaved rounds, the goal's load. The mock's state is reset before each point."""
     script = folder / "delete.lua"
     headers = "\n".join(f'wrk.headers["{name}"] = "{value}"' for name, value in HEADERS.items())
     script.write_text(_DELETE_SCRIPT.format(headers=headers))
-    results: dict[str, Any] = {}
-    real: dict[str, Any] = {}
-    for name, starter in (("mock", start_mock), ("ceiling", start_ceiling)):
-        progress(f"  {name}: {len(CONNECTIONS)} points of {seconds:g} s…")
-        port = _free_port()
-        proc = starter(port)
-        try:
-            root = f"http://127.0.0.1:{port}"
-            _wait_for(f"{root}{GET_PATH}", headers=HEADERS)
-            points = {}
-            for c in CONNECTIONS:
-                if name == "mock":
-                    httpx.post(f"{root}/__mock/reset", json={}, timeout=10).raise_for_status()
-                point = wrk(f"{root}/", c, seconds, script)
-                point["share_not_2xx"] = round(point["non_2xx"] / max(1, point["requests"]), 3)
-                points[str(c)] = point
-            results[name] = points
-            real_points = {}
-            for c in REAL_DELETE_CONNECTIONS:
-                if name == "mock":
-                    httpx.post(f"{root}/__mock/reset", json={}, timeout=10).raise_for_status()
-                real_points[str(c)] = _real_delete(root, c, seconds, folder, headers)
-            real[name] = real_points
-        finally:
-            _stop(proc)
+    starters: list[tuple[str, Callable[[int], subprocess.Popen[bytes]], str]] = [
+        ("mock", start_mock, "/"),
+        ("ceiling", start_ceiling, "/"),
+    ]
+
+    def reset(name: str, root: str) -> None:
+        if name == "mock":
+            httpx.post(f"{root}/__mock/reset", json={}, timeout=10).raise_for_status()
+
+    def real_script(_name: str, connections: int) -> Path:
+        """A new tag per point, so no SID repeats across points or rounds."""
+        path = folder / f"real-delete-{connections}.lua"
+        tag = f"RD{connections}T{time.monotonic_ns()}"
+        path.write_text(_REAL_DELETE_SCRIPT.format(headers=headers, tag=tag))
+        return path
+
+    # GET_PATH answers 200 on both, so the start-up wait works; the DELETE loads name their own paths.
+    twice = _interleaved(
+        [(n, s, GET_PATH) for n, s, _ in starters], 1, seconds, lambda _n, _c: script, CONNECTIONS, reset
+    )
+    results: dict[str, Any] = {name: {str(c): twice[name][str(c)] for c in CONNECTIONS} for name in twice}
+    for name in twice:
+        for c in CONNECTIONS:
+            point = results[name][str(c)]
+            point["share_not_2xx"] = round(point["non_2xx"] / max(1, point["requests"]), 3)
     results["ratio_mock_to_ceiling"] = {
         str(c): round(results["mock"][str(c)]["rps"] / results["ceiling"][str(c)]["rps"], 3) for c in CONNECTIONS
     }
-    real["ratio_mock_to_ceiling"] = {
-        str(c): round(real["mock"][str(c)]["rps"] / real["ceiling"][str(c)]["rps"], 3) for c in REAL_DELETE_CONNECTIONS
-    }
-    real["mock_non_200"] = sum(real["mock"][str(c)]["non_200"] for c in REAL_DELETE_CONNECTIONS)
+    real = _interleaved(
+        [(n, s, GET_PATH) for n, s, _ in starters], rounds, seconds, real_script, REAL_DELETE_CONNECTIONS, reset
+    )
+    for name in ("mock", "ceiling"):
+        for points in real[name]["rounds"]:
+            for c in REAL_DELETE_CONNECTIONS:
+                if "non_200" not in points[str(c)]:
+                    raise RuntimeError(f"the real-DELETE script printed no count of non-200 answers ({name}, {c})")
+    real["ratio_mock_to_ceiling"] = _ratios(real, "mock", "ceiling", REAL_DELETE_CONNECTIONS)
+    real["mock_non_200"] = sum(p[str(c)]["non_200"] for p in real["mock"]["rounds"] for c in REAL_DELETE_CONNECTIONS)
     results["real_delete"] = real
     return results
 
@@ -311,30 +356,81 @@ def cold_start(runs: int = 5) -> dict[str, Any]:
     return {"median_s": round(statistics.median(times), 3), "runs_s": [round(t, 3) for t in times]}
 
 
-def in_process(calls: int) -> dict[str, Any]:
-    """Figure 4: the facade against the mock through the in-process transports."""
+def in_process(calls: int, rounds: int) -> dict[str, Any]:
+    """Figure 4: the facade over the mock in-process, beside bare httpx on an `httpx.MockTransport`
+    answering the same body (what a user's suite would pay with no mock at all), sync and async.
+    Interleaved: each round times `calls` of each of the four in turn."""
     from kaleyra_rcs import AsyncKaleyraRCS, KaleyraRCS
     from mock_server.pytest_plugin import KaleyraMock
     from mock_server.web import create_app
 
     mock = KaleyraMock(create_app())
-    with KaleyraRCS(api_key="k", sid=SID, base_url=mock.base_url("in"), transport=mock.wsgi_transport()) as client:
-        client.get_testers_by_agent("48900")
+    path = f"/v1/{SID}/rcs/agent/testersbyagent"
+    params = {"agent_number": "48900"}
+    with httpx.Client(transport=mock.wsgi_transport(), base_url=mock.base_url("in")) as probe:
+        answer = probe.get(path, params=params, headers=HEADERS)
+    body, content_type = answer.content, answer.headers["content-type"]
+
+    def reply(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"content-type": content_type})
+
+    async def reply_async(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"content-type": content_type})
+
+    def rate(call: Callable[[], object]) -> float:
         started = time.perf_counter()
         for _ in range(calls):
-            client.get_testers_by_agent("48900")
-        sync_rate = calls / (time.perf_counter() - started)
+            call()
+        return calls / (time.perf_counter() - started)
 
-    async def run_async() -> float:
-        client = AsyncKaleyraRCS(api_key="k", sid=SID, base_url=mock.base_url("in"), transport=mock.asgi_transport())
-        async with client:
-            await client.get_testers_by_agent("48900")
-            started = time.perf_counter()
-            for _ in range(calls):
-                await client.get_testers_by_agent("48900")
-            return calls / (time.perf_counter() - started)
+    async def rate_async(call: Callable[[], Any]) -> float:
+        started = time.perf_counter()
+        for _ in range(calls):
+            await call()
+        return calls / (time.perf_counter() - started)
 
-    return {"sync_rps": round(sync_rate), "async_rps": round(asyncio.run(run_async())), "calls": calls}
+    runs: dict[str, list[float]] = {"sync_bare": [], "sync_facade": [], "async_bare": [], "async_facade": []}
+
+    async def measure() -> None:
+        base = mock.base_url("in")
+        with (
+            httpx.Client(transport=httpx.MockTransport(reply), base_url=base) as bare,
+            KaleyraRCS(api_key="k", sid=SID, base_url=base, transport=mock.wsgi_transport()) as facade,
+        ):
+            async with (
+                httpx.AsyncClient(transport=httpx.MockTransport(reply_async), base_url=base) as abare,
+                AsyncKaleyraRCS(api_key="k", sid=SID, base_url=base, transport=mock.asgi_transport()) as afacade,
+            ):
+
+                def bare_call() -> object:
+                    return bare.get(path, params=params).json()
+
+                async def abare_call() -> object:
+                    return (await abare.get(path, params=params)).json()
+
+                bare_call()
+                facade.get_testers_by_agent("48900")
+                await abare_call()
+                await afacade.get_testers_by_agent("48900")
+                for _ in range(rounds):
+                    runs["sync_bare"].append(rate(bare_call))
+                    runs["sync_facade"].append(rate(lambda: facade.get_testers_by_agent("48900")))
+                    runs["async_bare"].append(await rate_async(abare_call))
+                    runs["async_facade"].append(await rate_async(lambda: afacade.get_testers_by_agent("48900")))
+
+    asyncio.run(measure())
+    out: dict[str, Any] = {
+        "calls": calls,
+        "rounds": rounds,
+        "runs": {k: [round(v) for v in r] for k, r in runs.items()},
+    }
+    for side in ("sync", "async"):
+        each = [f / b for f, b in zip(runs[f"{side}_facade"], runs[f"{side}_bare"], strict=True)]
+        out[f"{side}_rps"] = round(statistics.median(runs[f"{side}_facade"]))
+        out[f"{side}_bare_rps"] = round(statistics.median(runs[f"{side}_bare"]))
+        out[f"{side}_ratio"] = round(statistics.median(each), 3)
+        out[f"{side}_ratio_min"] = round(min(each), 3)
+    return out
 
 
 def client_overhead(calls: int) -> dict[str, Any]:
@@ -409,8 +505,24 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def summary(figures: dict[str, Any]) -> str:
-    """The printed report: ratios first, then each target's req/s, p99 at 64 connections and RSS."""
+    """The printed report: the goals, the ratios, then each target's req/s, p99 at 64 connections and RSS."""
     lines: list[str] = []
+    judged = figures.get("goals") or []
+    if judged:
+        rounds = figures.get("rounds")
+        lines.append(f"Goals (each judged on its worst of {rounds} interleaved rounds)")
+        rows = [
+            [
+                g["goal"],
+                g["target"],
+                "-" if g["measured"] is None else f"{g['measured']:g}",
+                {True: "met", False: "NOT MET", None: "not measured"}[g["met"]],
+                g["note"],
+            ]
+            for g in judged
+        ]
+        lines += _table(["goal", "target", "worst", "", "note"], rows)
+        lines.append("")
     get = figures.get("throughput_get_testers", {})
     targets = [
         name for name, value in get.items() if isinstance(value, dict) and "1" in value and isinstance(value["1"], dict)
@@ -420,10 +532,13 @@ def summary(figures: dict[str, Any]) -> str:
         lines.append("GET testers")
         ratios = [name for name in get if name.startswith("ratio_mock_to_")]
         rows = [
-            [name.replace("ratio_", "").replace("_to_", " / "), *(f"{get[name][str(c)]:.2f}" for c in CONNECTIONS)]
+            [
+                name.replace("ratio_", "").replace("_to_", " / "),
+                *(f"{get[name][str(c)]:.2f} ({get[name][f'{c}_min']:.2f})" for c in CONNECTIONS),
+            ]
             for name in ratios
         ]
-        lines += _table(["ratio", *conns], rows)
+        lines += _table(["ratio: median (worst round)", *conns], rows)
         lines.append("")
         rows = []
         for name in targets:
@@ -454,9 +569,12 @@ def summary(figures: dict[str, Any]) -> str:
         rows.append(["mock, twice per agent, req/s", *(f"{delete['mock'][str(c)]['rps']:,.0f}" for c in CONNECTIONS)])
         rows.append(
             [
-                "mock / ceiling, real DELETE",
+                "mock / ceiling, real DELETE: median (worst)",
                 "-",
-                *(f"{real['ratio_mock_to_ceiling'][str(c)]:.2f}" for c in REAL_DELETE_CONNECTIONS),
+                *(
+                    f"{real['ratio_mock_to_ceiling'][str(c)]:.2f} ({real['ratio_mock_to_ceiling'][f'{c}_min']:.2f})"
+                    for c in REAL_DELETE_CONNECTIONS
+                ),
             ]
         )
         for name in ("mock", "ceiling"):
@@ -473,12 +591,82 @@ def summary(figures: dict[str, Any]) -> str:
             f"real DELETE p99@64: mock {p99['mock']:.2f} ms, ceiling {p99['ceiling']:.2f} ms; "
             f"mock answers that were not 200: {real['mock_non_200']}"
         )
+    inproc = figures.get("in_process")
+    if inproc:
+        lines += [
+            "",
+            "In-process, calls/s (median of the rounds), facade over the mock / bare httpx on a MockTransport",
+        ]
+        for side in ("sync", "async"):
+            lines.append(
+                f"  {side}: {inproc[f'{side}_rps']:,} / {inproc[f'{side}_bare_rps']:,} = "
+                f"{inproc[f'{side}_ratio']:.2f} (worst round {inproc[f'{side}_ratio_min']:.2f})"
+            )
+    cold = figures.get("cold_start")
+    if cold:
+        lines.append(f"Cold start (process start to first 200): median {cold['median_s']} s of {cold['runs_s']}")
     return "\n".join(lines)
+
+
+PEER_NAMES = tuple(name for name, _path, _start in PEERS)
+
+
+def goals(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """The speed goals of the benchmarks issue, each judged on its worst round (a goal counts
+    only when it holds in every interleaved round), or None where a figure is missing."""
+    get = figures.get("throughput_get_testers", {})
+    real = figures.get("throughput_delete_agent", {}).get("real_delete", {})
+    inproc = figures.get("in_process", {})
+    out: list[dict[str, Any]] = []
+
+    def goal(name: str, target: str, measured: float | None, met: bool | None, note: str = "") -> None:
+        out.append({"goal": name, "target": target, "measured": measured, "met": met, "note": note})
+
+    peers = [name for name in PEER_NAMES if name in get]
+    for c in CONNECTIONS:
+        if peers:
+            best = max(peers, key=lambda name: get[name][str(c)]["rps"])
+            worst = get[f"ratio_mock_to_{best}"][f"{c}_min"]
+            goal(f"GET @{c} / best peer", ">= 1.0", worst, worst >= 1.0, best)
+        else:
+            goal(f"GET @{c} / best peer", ">= 1.0", None, None, "no peer measured")
+    for c in (8, 64):
+        worst = get.get("ratio_mock_to_ceiling", {}).get(f"{c}_min")
+        goal(f"GET @{c} / ceiling", ">= 0.5", worst, None if worst is None else worst >= 0.5)
+    for c in REAL_DELETE_CONNECTIONS:
+        worst = real.get("ratio_mock_to_ceiling", {}).get(f"{c}_min")
+        clean = real.get("mock_non_200") == 0
+        goal(
+            f"real DELETE @{c} / ceiling",
+            ">= 0.25, every answer a 200",
+            worst,
+            None if worst is None else worst >= 0.25 and clean,
+            f"{real.get('mock_non_200')} answers not 200",
+        )
+    cold = figures.get("cold_start", {}).get("median_s")
+    goal("cold start, median of 5 (s)", "<= 0.3", cold, None if cold is None else cold <= 0.3)
+    if "wiremock_tuned" in get:
+        mine = [r["64"]["p99_ms"] for r in get["mock"]["rounds"]]
+        theirs = [r["64"]["p99_ms"] for r in get["wiremock_tuned"]["rounds"]]
+        worst = max(a / b for a, b in zip(mine, theirs, strict=True))
+        goal("p99 @64 / tuned WireMock's", "<= 1.0", round(worst, 3), worst <= 1.0)
+    else:
+        goal("p99 @64 / tuned WireMock's", "<= 1.0", None, None, "tuned WireMock not measured")
+    if "wiremock" in get and get["wiremock"].get("rss_kib_after") and get["mock"].get("rss_kib_after"):
+        share = round(get["mock"]["rss_kib_after"] / get["wiremock"]["rss_kib_after"], 3)
+        goal("RSS after load / default WireMock's", "<= 0.5", share, share <= 0.5)
+    else:
+        goal("RSS after load / default WireMock's", "<= 0.5", None, None, "default WireMock not measured")
+    for side in ("sync", "async"):
+        worst = inproc.get(f"{side}_ratio_min")
+        goal(f"in-process {side} / bare httpx", ">= 0.6", worst, None if worst is None else worst >= 0.6)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration per point (default 5)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3; a goal holds in all)")
     parser.add_argument("--quick", action="store_true", help="short runs, to check the runner itself")
     parser.add_argument("--skip-make-test", action="store_true", help="leave out figure 7 (`make test` wall time)")
     args = parser.parse_args(argv)
@@ -486,7 +674,8 @@ def main(argv: list[str] | None = None) -> int:
         print("benchmarks: wrk is missing; install it with `apt-get install wrk` (Debian)", file=sys.stderr)
         return 2
     seconds = 1.0 if args.quick else args.seconds
-    calls = 200 if args.quick else 2000
+    rounds = 1 if args.quick else max(1, args.rounds)
+    calls = 200 if args.quick else 500
     checkpoints = (1_000, 5_000) if args.quick else (10_000, 100_000)
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
@@ -497,13 +686,15 @@ def main(argv: list[str] | None = None) -> int:
                 "python": platform.python_version(),
                 "platform": platform.platform(),
                 "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "load_average_before": [round(x, 2) for x in os.getloadavg()],
             },
+            "rounds": rounds,
         }
         steps: list[tuple[str, str, Callable[[], dict[str, Any]]]] = [
-            ("throughput_get_testers", "GET testers throughput", lambda: throughput(seconds, script, scratch)),
-            ("throughput_delete_agent", "DELETE agent throughput", lambda: delete_throughput(seconds, scratch)),
+            ("throughput_get_testers", "GET testers throughput", lambda: throughput(seconds, rounds, script, scratch)),
+            ("throughput_delete_agent", "DELETE agent throughput", lambda: delete_throughput(seconds, rounds, scratch)),
             ("cold_start", "cold start", lambda: cold_start(3 if args.quick else 5)),
-            ("in_process", f"in-process client, {calls} calls", lambda: in_process(calls)),
+            ("in_process", f"in-process client, {calls} calls", lambda: in_process(calls, 2 * rounds + 1)),
             ("client_overhead", f"client overhead, {calls} calls", lambda: client_overhead(calls)),
             ("memory", f"memory over {checkpoints[-1]} requests", lambda: memory(script, checkpoints)),
         ]
@@ -512,6 +703,7 @@ def main(argv: list[str] | None = None) -> int:
         for number, (name, what, step) in enumerate(steps, 1):
             progress(f"{number}/{len(steps)} {what}…")
             figures[name] = step()
+    figures["goals"] = goals(figures)
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "quick.json" if args.quick else f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     (RESULTS / name).write_text(json.dumps(figures, indent=2) + "\n")
