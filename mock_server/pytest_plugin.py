@@ -59,14 +59,14 @@ class KaleyraMock:
 
     def wsgi_transport(self) -> httpx.BaseTransport:
         """For `httpx.Client` (and `KaleyraRCS`): the app called in-process, as the server calls it."""
-        from .web import InProcessTransport
+        from .web._inprocess import InProcessTransport
 
         return InProcessTransport(self.app)
 
     def asgi_transport(self) -> httpx.AsyncBaseTransport:
         """For `httpx.AsyncClient` (and `AsyncKaleyraRCS`): the app called on the event loop's
         thread, as the server calls it (the name is from when asgiref adapted it to ASGI)."""
-        from .web import AsyncInProcessTransport
+        from .web._inprocess import AsyncInProcessTransport
 
         return AsyncInProcessTransport(self.app)
 

@@ -6,6 +6,7 @@ spec's examples, so the spec and the mock cannot drift apart.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -144,7 +145,10 @@ class SpecIndex:
 
     @classmethod
     def load(cls, path: Path | None = None) -> SpecIndex:
-        return cls(load_yaml(path or SPEC_PATH))
+        """Another copy of the spec is read each time; the packaged one once per process (package
+        data, never to be mutated): the server's workers, forked from the parent that read it for
+        the seed, start with it read."""
+        return cls(load_yaml(path)) if path is not None else _packaged()
 
     def resolve(self, node: Any) -> Any:
         while isinstance(node, dict) and "$ref" in node:
@@ -230,3 +234,8 @@ class SpecIndex:
         for op in self.operations.values():
             names.update(dict.fromkeys(op.examples))
         return list(names)
+
+
+@functools.cache
+def _packaged() -> SpecIndex:
+    return SpecIndex(load_yaml(SPEC_PATH))

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from ..core import (
+    DEFAULT_CASSETTE_LIMIT,
     INVALID_JSON,
     Contracts,
     ControlError,
@@ -44,11 +45,27 @@ from ._http import (
     route_path,
     wsgi_response,
 )
-from ._proxy import Proxy, ProxySettings
 
-__all__ = ["ConnectionDropped", "MockApp", "MockHandle", "ProxySettings", "create_app"]
+if TYPE_CHECKING:
+    from ._proxy import Proxy
+
+__all__ = ["DEFAULT_UPSTREAM_TIMEOUT", "ConnectionDropped", "MockApp", "MockHandle", "ProxySettings", "create_app"]
+
+DEFAULT_UPSTREAM_TIMEOUT = 30.0
 
 log = logging.getLogger("mock_server")
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """Where each pod's requests go, and what is kept of them (see `kaleyra-mock --help`)."""
+
+    upstreams: Mapping[str, str] = field(default_factory=dict)  # pod -> base URL
+    ca_file: str | None = None
+    timeout: float = DEFAULT_UPSTREAM_TIMEOUT
+    record: str | None = None
+    record_limit: int = DEFAULT_CASSETTE_LIMIT
+    keep_personal_data: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +137,8 @@ def create_app(
     api = ApiApp(engine, spec, config.default_pod)
     forwarder = None
     if proxy is not None and proxy.upstreams:
+        from ._proxy import Proxy  # httpx, ssl and certifi: only for a server that forwards
+
         if contracts is None:
             from kaleyra_rcs import load_spec
 

@@ -22,7 +22,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -31,7 +31,6 @@ import certifi
 import httpx
 
 from ..core import (
-    DEFAULT_CASSETTE_LIMIT,
     HOP_BY_HOP,
     PODS,
     REQUEST_HEADERS,
@@ -54,6 +53,9 @@ from ..core import (
     recorded_headers,
     resolve_pod,
 )
+
+# The settings live beside create_app, which a server that forwards nothing imports without httpx.
+from ._app import DEFAULT_UPSTREAM_TIMEOUT, ProxySettings
 from ._http import (
     MAX_BODY,
     Unreadable,
@@ -71,25 +73,12 @@ __all__ = ["DEFAULT_UPSTREAM_TIMEOUT", "Proxy", "ProxySettings", "upstream_clien
 
 log = logging.getLogger("mock_server")
 
-DEFAULT_UPSTREAM_TIMEOUT = 30.0
 # Request headers never forwarded: the connection's own (RFC 9110 section 7.6.1), Host (the
 # upstream's is used) and Content-Length (recomputed from the body forwarded).
 _NOT_FORWARDED = HOP_BY_HOP | {"host"}
 # What the proxy says of each answer; an upstream's own headers of these names are replaced.
 _OWN_HEADERS = frozenset({"x-mock-source", "x-mock-violations", "x-mock-example"})
 _CGI_HEADERS = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
-
-
-@dataclass(frozen=True)
-class ProxySettings:
-    """Where each pod's requests go, and what is kept of them (see `kaleyra-mock --help`)."""
-
-    upstreams: Mapping[str, str] = field(default_factory=dict)  # pod -> base URL
-    ca_file: str | None = None
-    timeout: float = DEFAULT_UPSTREAM_TIMEOUT
-    record: str | None = None
-    record_limit: int = DEFAULT_CASSETTE_LIMIT
-    keep_personal_data: bool = False
 
 
 class _UpstreamFailure(Exception):

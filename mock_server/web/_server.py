@@ -26,8 +26,7 @@ from ..core import (
     load_observations,
 )
 from ._api import SpecRouter
-from ._app import create_app
-from ._proxy import DEFAULT_UPSTREAM_TIMEOUT, ProxySettings
+from ._app import DEFAULT_UPSTREAM_TIMEOUT, ProxySettings, create_app
 from ._rsgi import RsgiBridge, hold_stop_signals, release_stop_signals
 
 __all__ = ["DEFAULT_READ_TIMEOUT", "WORKER_ENV", "WorkerSettings", "serve", "worker_app"]
