@@ -605,8 +605,8 @@ def summary(figures: dict[str, Any]) -> str:
             f"real DELETE p99@64: mock {p99['mock']:.2f} ms, ceiling {p99['ceiling']:.2f} ms; "
             f"mock answers that were not 200: {real['mock_non_200']}"
         )
-    inproc = figures.get("in_process")
-    if inproc:
+    inproc = figures.get("in_process") or {}
+    if "sync_rps" in inproc:
         lines += [
             "",
             "In-process, calls/s (median of the rounds), facade over the mock / bare httpx on a MockTransport",
@@ -616,8 +616,8 @@ def summary(figures: dict[str, Any]) -> str:
                 f"  {side}: {inproc[f'{side}_rps']:,} / {inproc[f'{side}_bare_rps']:,} = "
                 f"{inproc[f'{side}_ratio']:.2f} (worst round {inproc[f'{side}_ratio_min']:.2f})"
             )
-    cold = figures.get("cold_start")
-    if cold:
+    cold = figures.get("cold_start") or {}
+    if "median_s" in cold:
         lines.append(f"Cold start (process start to first 200): median {cold['median_s']} s of {cold['runs_s']}")
     return "\n".join(lines)
 
