@@ -53,7 +53,9 @@ def _environ(request: httpx.Request, body: bytes, names: dict[str, str]) -> dict
 def _response(request: httpx.Request, answer: Answer) -> httpx.Response:
     status, headers, body = answer
     if isinstance(body, bytes):
-        return httpx.Response(status, headers=headers, content=body, request=request)
+        # A stream, not content=: the app set Content-Length, and httpx's encoding of content
+        # costs 20 µs a call (about 4% of a facade call in-process) to say it again.
+        return httpx.Response(status, headers=headers, stream=httpx.ByteStream(body), request=request)
     return httpx.Response(status, headers=headers, stream=_DroppedStream(request, body), request=request)
 
 
