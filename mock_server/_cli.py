@@ -276,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     err = sys.stderr
     try:
-        require_extra("flask", "werkzeug", "granian")
+        require_extra("flask", "werkzeug", "granian", "orjson")
         from .web import SpecRouter, is_loopback_host
         from .web._server import DEFAULT_READ_TIMEOUT, WorkerSettings, serve
     except ModuleNotFoundError as exc:

@@ -160,6 +160,8 @@ def parse_query(query: str) -> tuple[tuple[str, str], ...]:
 
 def query_is_utf8(query: str) -> bool:
     """Its bytes and its percent-escapes decode to UTF-8 (WSGI hands the query over as latin-1 text)."""
+    if query.isascii() and "%" not in query:
+        return True  # the usual query: ASCII is UTF-8, and there is nothing to decode
     try:
         unquote_to_bytes(query.encode("latin-1")).decode("utf-8")
     except UnicodeError:
@@ -171,6 +173,8 @@ def _path_is_utf8(path: str) -> bool:
     """PATH_INFO is latin-1 text of the decoded bytes. A server that decodes the path for us
     (granian's RSGI) turns bytes that are not UTF-8 into U+FFFD, so that character is refused
     too, in-process as well, so both ways of serving agree."""
+    if path.isascii():
+        return True
     try:
         decoded = path.encode("latin-1").decode("utf-8")
     except UnicodeError:
@@ -230,10 +234,11 @@ def request_problem(environ: dict[str, Any]) -> Unreadable | None:
         return Unreadable(400, "the Host header must name one host (it appears twice, or is no host)")
     if "," in (environ.get("HTTP_API_KEY") or ""):
         return Unreadable(400, "the api-key header must appear once")
-    if "," in _QUOTED.sub("", environ.get("CONTENT_TYPE") or ""):  # a comma outside quotes: two values
+    media = environ.get("CONTENT_TYPE") or ""
+    if "," in media and "," in _QUOTED.sub("", media):  # a comma outside quotes: two values
         return Unreadable(400, "the Content-Type header must appear once")
-    codings = [c.strip().lower() for c in (environ.get("HTTP_TRANSFER_ENCODING") or "chunked").split(",")]
-    if codings != ["chunked"]:
+    coding = environ.get("HTTP_TRANSFER_ENCODING")
+    if coding and [c.strip().lower() for c in coding.split(",")] != ["chunked"]:
         # RFC 9112 section 6.1 suggests 501 for a transfer coding the server lacks; a 5xx would
         # read as the mock failing (and a client may retry it), so it is refused as unreadable.
         return Unreadable(400, "the only transfer coding read is chunked")

@@ -18,7 +18,7 @@ from tests._spec import ROOT
 
 EXAMPLE = ROOT / "examples" / "test_my_project.py"
 INSTALL = "pip install 'kaleyra-rcs-harness[mock]'"
-MOCK_MODULES = ("flask", "werkzeug", "granian")
+MOCK_MODULES = ("flask", "werkzeug", "granian", "orjson")
 # pytest-asyncio warns (an error under -W error) until its fixture loop scope is set.
 ASYNCIO_MARK = "@pytest.mark.asyncio"
 ASYNCIO_INI = ("-o", "asyncio_default_fixture_loop_scope=function")
