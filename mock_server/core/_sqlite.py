@@ -153,6 +153,9 @@ class SqliteStore:
         """Whatever `Control` holds changed: the next control() reads it again."""
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
 
+    def describe(self) -> dict[str, Any]:
+        return {"path": os.path.realpath(self.path)}
+
     def close(self) -> None:
         self._journal.close()
         conn = getattr(self._local, "conn", None)

@@ -27,6 +27,7 @@ __all__ = [
     "Control",
     "MemoryStore",
     "Store",
+    "StoreUnavailable",
     "filter_journal",
     "standing_armed",
     "template_agent",
@@ -36,6 +37,12 @@ __all__ = [
 T = TypeVar("T")
 ArmedKind = Literal["scenario", "fault"]
 DEFAULT_JOURNAL_LIMIT = 1000
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached now (a Redis server down or too slow): the request is answered
+    503 `MOCK503`, nothing was changed by halves, and the next request tries again. The message
+    names the store and why, never a password."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +181,10 @@ class Store(Protocol):
 
     def reset(self) -> None:
         """Back to the seed: standing faults only, an empty journal."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What health says of the store beside its kind (a file, a server, the replicas seen)."""
         ...
 
     def close(self) -> None: ...
@@ -387,6 +398,9 @@ class MemoryStore:
             self._journal.clear()
             self._positions.clear()
             self._arm_standing()
+
+    def describe(self) -> dict[str, Any]:
+        return {}
 
     def close(self) -> None:
         """Nothing to let go of: the state goes with the object."""
