@@ -174,7 +174,9 @@ class RedisStore:
             from redis.retry import Retry
         except ModuleNotFoundError as exc:
             raise ModuleNotFoundError(f"the Redis store needs the redis client: {EXTRA_HINT}") from exc
-        self._redis_errors: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
+        # Any error of the server or the link (refused, timed out, a reply that is no Redis reply, a
+        # server that refuses writes): the store is unavailable. WatchError is handled where it arises.
+        self._redis_errors: tuple[type[BaseException], ...] = (redis.RedisError,)
         self._watch_error = redis.WatchError
         client_url, self.prefix = redis_url_parts(url, prefix)
         self.url = shown_url(client_url)

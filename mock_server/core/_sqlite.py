@@ -154,7 +154,8 @@ class SqliteStore:
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
 
     def describe(self) -> dict[str, Any]:
-        return {"path": os.path.realpath(self.path)}
+        """Nothing beside the kind: health never names a file on the server's disk."""
+        return {}
 
     def close(self) -> None:
         self._journal.close()
