@@ -382,9 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.store is not None:
         url, resumable = args.store, True
         if url.startswith("memory:"):
-            print(
-                "kaleyra-mock: --store memory: is for in-process use; workers are processes (sqlite, redis)", file=err
-            )
+            print("kaleyra-mock: --store memory: is in-process only; workers are processes (sqlite, redis)", file=err)
             return 2
     elif args.state is not None:
         url, resumable = sqlite_url(str(args.state)), True
