@@ -43,7 +43,7 @@ from ._state import (
     merge_seed,
     state_validator,
 )
-from ._store import DEFAULT_JOURNAL_LIMIT, AccountInfo, Armed, Control, MemoryStore, Store, StoreUnavailable
+from ._store import DEFAULT_JOURNAL_LIMIT, AccountInfo, Armed, Control, MemoryStore, StaleRead, Store, StoreUnavailable
 from ._verdict import Contracts, Judge, Verdict
 
 __all__ = [
@@ -93,6 +93,7 @@ __all__ = [
     "StateData",
     "StateError",
     "RedisStore",
+    "StaleRead",
     "Store",
     "StoreUnavailable",
     "Verdict",

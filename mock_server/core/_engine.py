@@ -19,7 +19,7 @@ from ._json import INVALID_JSON, strict_json
 from ._pods import Pod, unknown_root
 from ._spec import Example, Operation, SpecIndex, encode_json
 from ._state import hash_key
-from ._store import Armed, Control, Store
+from ._store import Armed, Control, StaleRead, Store
 
 if TYPE_CHECKING:
     from ._calibrate import Calibration
@@ -186,8 +186,19 @@ class Engine:
     # -- entry points ------------------------------------------------------------------
 
     def handle(self, req: ApiRequest) -> ApiResponse:
+        """A journalled request is first decided on what the store kept (`optimistic`: no round trip
+        to a Redis store before the decision), and decided again on a fresh read when the store
+        finds the state moved on meanwhile (`StaleRead`, with nothing written)."""
+        if self.config.journal:
+            try:
+                return self._handle(req, optimistic=True)
+            except StaleRead:
+                pass
+        return self._handle(req, optimistic=False)
+
+    def _handle(self, req: ApiRequest, *, optimistic: bool) -> ApiResponse:
         op = self.spec.operations[req.operation_id]
-        control = self.store.control()
+        control = self.store.control(optimistic=optimistic)
         agent, problem = self._agent_number(op, req)
         key_hash = self._hash(req.api_key) if req.api_key else None
         sid = req.sid
@@ -204,7 +215,7 @@ class Engine:
                 response = self._spoil(spoiler, response)
         if latency:
             response = replace(response, latency_s=latency)
-        self._journal(req.method, req.path, req.pod, op, sid, agent, req.api_key, response)
+        self._journal(req.method, req.path, req.pod, op, sid, agent, req.api_key, response, checked=optimistic)
         return response
 
     def reject(
@@ -548,6 +559,8 @@ class Engine:
         api_key: str | None,
         response: ApiResponse,
         cassette: str | None = None,
+        *,
+        checked: bool = False,
     ) -> None:
         if not self.config.journal:
             return
@@ -566,5 +579,6 @@ class Engine:
                 "example": response.example,
                 "source": response.source,
                 **({"cassette": cassette} if cassette is not None else {}),  # a replayed answer's FILE:LINE
-            }
+            },
+            checked=checked,
         )

@@ -41,6 +41,7 @@ from ._store import (
     Armed,
     ArmedKind,
     Control,
+    StaleRead,
     StoreUnavailable,
     filter_journal,
     standing_armed,
@@ -63,19 +64,24 @@ _MUTATE_TRIES = 1000
 EXTRA_HINT = "pip install 'kaleyra-rcs-harness[redis]'"
 
 # A listed account: HEXISTS accounts; then the row delete. Else the template must have the agent
-# (a set kept beside the default account), and the tombstone is new. Either way the version moves.
+# (a set kept beside the default account), and the tombstone is new. Either way the version moves,
+# and the new version is the answer (0: nothing deleted). ARGV[4], when given, is the version an
+# optimistic request decided on: -1, and nothing done, when the state has moved on since.
 _DELETE = """
+if ARGV[4] ~= '' and redis.call('GET', KEYS[5]) ~= ARGV[4] then return -1 end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
-  if redis.call('HDEL', KEYS[2], ARGV[2]) == 1 then redis.call('INCR', KEYS[5]) return 1 end
+  if redis.call('HDEL', KEYS[2], ARGV[2]) == 1 then return redis.call('INCR', KEYS[5]) end
   return 0
 end
 if redis.call('SISMEMBER', KEYS[3], ARGV[3]) == 0 then return 0 end
-if redis.call('SADD', KEYS[4], ARGV[2]) == 1 then redis.call('INCR', KEYS[5]) return 1 end
+if redis.call('SADD', KEYS[4], ARGV[2]) == 1 then return redis.call('INCR', KEYS[5]) end
 return 0
 """
 
 # One use of an armed item with a count: taken only while some is left; the last one disarms it.
+# The answer as _DELETE's (the new version, 0, or -1 for an optimistic request on an old state).
 _CONSUME = """
+if ARGV[2] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[2] then return -1 end
 local left = tonumber(redis.call('HGET', KEYS[2], ARGV[1]))
 if not left or left <= 0 then return 0 end
 if left <= 1 then
@@ -85,8 +91,7 @@ else
   redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
 end
 redis.call('INCR', KEYS[3])
-redis.call('INCR', KEYS[4])
-return 1
+return redis.call('INCR', KEYS[4])
 """
 
 # What a testers look-up needs, in one reply: listed?, the listed agent's testers, a tombstone?
@@ -116,8 +121,10 @@ if removed > 0 then redis.call('INCR', KEYS[3]); redis.call('INCR', KEYS[4]) end
 return removed
 """
 
-# The entry's id is the journal's own counter; the list keeps the newest ARGV[2] entries.
+# The entry's id is the journal's own counter; the list keeps the newest ARGV[2] entries. ARGV[3]:
+# as _DELETE's ARGV[4], the end of an optimistic request (-1: not journalled, decide again).
 _RECORD = """
+if ARGV[3] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[3] then return -1 end
 local id = redis.call('INCR', KEYS[2])
 redis.call('LPUSH', KEYS[1], id .. ' ' .. ARGV[1])
 redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
@@ -246,7 +253,7 @@ class RedisStore:
     # -- failures ---------------------------------------------------------------------
 
     @contextmanager
-    def _guard(self, writes: bool = False) -> Iterator[None]:
+    def _guard(self, writes: bool = False, *, state_only: bool = False) -> Iterator[None]:
         """Redis errors of the connection kind become StoreUnavailable, naming the server. After
         a write (done or not) nothing this process kept is used again: the next read asks Redis."""
         try:
@@ -254,9 +261,13 @@ class RedisStore:
         except self._redis_errors as exc:
             self.error = f"{type(exc).__name__}: {exc}"[:300]
             raise StoreUnavailable(f"Redis at {self.url} (prefix {self.prefix}): {self.error}") from None
+        except BaseException:
+            self._local.pending = None
+            raise
         finally:
-            if writes:
+            if writes or state_only:  # state_only: a delete, which changes nothing Control holds
                 self._reads = (-1, {})
+            if writes:
                 self._control = None
 
     # -- the hot path's own connection ------------------------------------------------------
@@ -357,7 +368,18 @@ class RedisStore:
             return
         reads[key] = value
 
-    def control(self) -> Control:
+    def control(self, *, optimistic: bool = False) -> Control:
+        """One MGET of the version and the generation (beside a heartbeat once a second). Optimistic:
+        no round trip while this process keeps a state and its Control, and the version it rests
+        on is what this request's writes and journal entry check (`StaleRead` when it moved)."""
+        local = self._local
+        local.pending = None
+        if optimistic:
+            version = self._reads[0]
+            kept = self._control
+            if version >= 0 and kept is not None and time.monotonic() - self._beat < _HEARTBEAT_S:
+                local.seen = local.pending = version
+                return kept
         with self._guard():
             now = time.monotonic()
             if now - self._beat >= _HEARTBEAT_S:
@@ -389,7 +411,8 @@ class RedisStore:
             if kept is not None and kept.generation == int(gen or 0):
                 return kept
             control = self._read_control()
-            self._control = control
+            if self._control is None or control.generation >= self._control.generation:
+                self._control = control  # never an older one over a newer (two threads reading at once)
             return control
 
     def _read_control(self) -> Control:
@@ -461,31 +484,57 @@ class RedisStore:
             return None
         return [dict(t) for t in found]
 
+    def _pending(self) -> str:
+        pending = getattr(self._local, "pending", None)
+        return "" if pending is None else str(pending)
+
+    def _settled(self, answer: int) -> bool:
+        """A write script's answer: the new version (done), 0 (nothing to do) or -1 (stale). A write
+        done on the checked version settles the request there (it came after the request did): what
+        follows is never checked again, so a decision that wrote is never made twice."""
+        if answer == -1:
+            self._local.pending = None
+            raise StaleRead
+        if answer > 0:
+            self._local.pending = None
+        return answer > 0
+
     def delete_agent(self, pod: str, sid: str, agent: str) -> bool:
         k = self._k
-        with self._guard(writes=True):
+        with self._guard(state_only=True):
             done = self._run(
                 self._delete,
                 [k["accounts"], k["agents"], k["template"], k["deleted"], k["ver"]],
-                [_field(pod, sid), _field(pod, sid, agent), agent],
+                [_field(pod, sid), _field(pod, sid, agent), agent, self._pending()],
             )
-        return bool(done)
+        return self._settled(int(done))
 
     def consume(self, armed: Armed) -> bool:
         k = self._k
+        if armed.remaining is None:  # still armed? a snapshot may predate a disarm (a read: checked at the end)
+            with self._guard():
+                return bool(self._call("HEXISTS", k["armed"], str(armed.id)))
         with self._guard(writes=True):
-            if armed.remaining is None:  # still armed? a snapshot may predate a disarm
-                return bool(self._client.hexists(k["armed"], str(armed.id)))
-            return bool(self._run(self._consume, [k["armed"], k["remaining"], k["gen"], k["ver"]], [armed.id]))
+            answer = self._run(
+                self._consume, [k["armed"], k["remaining"], k["gen"], k["ver"]], [armed.id, self._pending()]
+            )
+        return self._settled(int(answer))
 
     def next_position(self, key: str) -> int:
         with self._guard():
             return int(self._client.hincrby(self._k["positions"], key, 1)) - 1
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def record(self, entry: dict[str, Any], *, checked: bool = False) -> None:
         doc = json.dumps(entry, separators=(",", ":"))
+        pending = self._pending() if checked else ""
+        self._local.pending = None
+        k = self._k
         with self._guard():
-            self._run(self._record, [self._k["journal"], self._k["journal_id"]], [doc, self.journal_limit])
+            answer = self._run(
+                self._record, [k["journal"], k["journal_id"], k["ver"]], [doc, self.journal_limit, pending]
+            )
+        if int(answer) == -1:
+            raise StaleRead
 
     # -- the control plane ---------------------------------------------------------------------
 

@@ -197,7 +197,7 @@ class SqliteStore:
             return
         reads[1][key] = value
 
-    def control(self) -> Control:
+    def control(self, *, optimistic: bool = False) -> Control:
         local = self._local
         if getattr(local, "conn", None) is None:
             self._db()
@@ -342,7 +342,7 @@ class SqliteStore:
             ).fetchone()
             return int(row[0])
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def record(self, entry: dict[str, Any], *, checked: bool = False) -> None:
         self._journal.record(entry)
 
     # -- the control plane -----------------------------------------------------------

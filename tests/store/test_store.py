@@ -28,6 +28,7 @@ from mock_server.core import (
     RedisStore,
     SpecIndex,
     SqliteStore,
+    StaleRead,
     StateData,
     StateError,
     Store,
@@ -975,3 +976,42 @@ def test_dump_during_deletes_and_loads_always_loads_back(
     assert dumps > 5
     # Whatever was left is itself a valid state.
     StateData.from_document(store.dump().to_document(), validator)
+
+
+# -- optimistic requests (RedisStore: no round trip before the decision) ---------------------------
+
+
+def test_redis_optimistic_request_on_a_moved_state_writes_nothing_and_raises_stale_read(
+    redis_server: RedisServer, redis_prefix: str, seed: StateData
+) -> None:
+    reader = _redis_store(redis_server.url, redis_prefix, seed)
+    writer = RedisStore(redis_server.url, prefix=redis_prefix)
+    try:
+        reader.control()
+        assert reader.testers_body("in", "S", "48900") is not None  # kept
+        for write in ("record", "delete", "consume"):
+            armed = writer.arm(Armed(0, "scenario", "gateway_error", 2))
+            reader.control()  # fresh: knows the scenario
+            control = reader.control(optimistic=True)  # from what it kept: no round trip
+            assert [a.id for a in control.scenarios] == [armed.id]
+            assert writer.delete_agent("in", f"MOVED-{write}", "48400")  # the state moves on elsewhere
+            before = len(writer.journal(pod=None, operation=None, status=None, limit=100))
+            attempts: dict[str, Callable[[], object]] = {
+                "record": lambda: reader.record({"n": 1}, checked=True),
+                "delete": lambda: reader.delete_agent("in", "S", "48900"),
+                "consume": lambda: reader.consume(control.scenarios[0]),  # noqa: B023 - called at once
+            }
+            with pytest.raises(StaleRead):
+                attempts[write]()
+            writer.control()
+            assert writer.testers("in", "S", "48900") is not None  # nothing deleted
+            assert writer.control().scenarios[0].remaining == 2  # nothing consumed
+            assert len(writer.journal(pod=None, operation=None, status=None, limit=100)) == before
+            writer.disarm("scenario", None)
+        reader.control()
+        reader.control(optimistic=True)
+        reader.record({"n": 2}, checked=True)  # nothing moved: journalled
+        assert writer.journal(pod=None, operation=None, status=None, limit=1)[0]["n"] == 2
+    finally:
+        reader.close()
+        writer.close()
