@@ -253,7 +253,7 @@ class RedisStore:
     # -- failures ---------------------------------------------------------------------
 
     @contextmanager
-    def _guard(self, writes: bool = False, *, state_only: bool = False) -> Iterator[None]:
+    def _guard(self, writes: bool = False) -> Iterator[None]:
         """Redis errors of the connection kind become StoreUnavailable, naming the server. After
         a write (done or not) nothing this process kept is used again: the next read asks Redis."""
         try:
@@ -265,9 +265,8 @@ class RedisStore:
             self._local.pending = None
             raise
         finally:
-            if writes or state_only:  # state_only: a delete, which changes nothing Control holds
-                self._reads = (-1, {})
             if writes:
+                self._reads = (-1, {})
                 self._control = None
 
     # -- the hot path's own connection ------------------------------------------------------
@@ -501,13 +500,26 @@ class RedisStore:
 
     def delete_agent(self, pod: str, sid: str, agent: str) -> bool:
         k = self._k
-        with self._guard(state_only=True):
-            done = self._run(
-                self._delete,
-                [k["accounts"], k["agents"], k["template"], k["deleted"], k["ver"]],
-                [_field(pod, sid), _field(pod, sid, agent), agent, self._pending()],
-            )
-        return self._settled(int(done))
+        pending = self._pending()
+        done = -2  # not known: what was kept is dropped
+        try:
+            with self._guard():
+                done = int(
+                    self._run(
+                        self._delete,
+                        [k["accounts"], k["agents"], k["template"], k["deleted"], k["ver"]],
+                        [_field(pod, sid), _field(pod, sid, agent), agent, pending],
+                    )
+                )
+        finally:
+            if done > 0:
+                # Checked: the state went from the version decided on to this one by this delete
+                # alone, which changes nothing Control holds, so the next request may go on from
+                # here (with no look-up kept). Unchecked: the next request asks first.
+                self._reads = (done, {}) if pending else (-1, {})
+            elif done == -2:
+                self._reads = (-1, {})
+        return self._settled(done)
 
     def consume(self, armed: Armed) -> bool:
         k = self._k
