@@ -4,10 +4,14 @@ Every key of one mock lives under its prefix (`PREFIX:...`), so several independ
 share one server and a reset touches its own keys only. What the mock promises across
 processes holds across replicas, with what Redis gives:
 
-- one version key, `PREFIX:ver`, bumped inside the same script or MULTI as every change. A
-  request reads it once (`control()`, one MGET beside the control generation); what a replica
-  read is kept under the version its request saw, so a change made anywhere is seen by the next
-  request everywhere, and a GET on unchanged state costs that one round trip (and the journal's);
+- one version key, `PREFIX:ver`, bumped inside the same script or MULTI as every change. What a
+  replica read is kept under the version it read it at. A journalled request is decided on what
+  the replica kept, with no round trip first, and its journal entry (or its delete, or its
+  consume) is a script that first checks that the version is still the one decided on; when it
+  moved, nothing is written (`StaleRead`) and the engine decides again after one MGET of the
+  version and the control generation. So a change made anywhere is seen by the next request
+  everywhere, and a GET on unchanged state costs one round trip. A request that is not
+  journalled asks for the version first (`control()`), as every request does once a second;
 - one success of N concurrent deletes: the check and the delete (or the tombstone) are one Lua
   script; a scenario armed for N is taken N times by one script too;
 - the journal is a bounded list written (LPUSH + LTRIM, in one script) before the answer leaves;
@@ -674,6 +678,7 @@ class RedisStore:
 
     def reset(self) -> None:
         with self._guard(writes=True):
+            self._refill = None  # the seed as Redis has it now: another replica may have set one since
             refill = self._kept_refill()
             seed = StateData() if refill is None else StateData.from_document(json.loads(refill[0]), None)
             standing = [] if refill is None else refill[1]
