@@ -21,7 +21,7 @@ import pytest
 from mock_server.core import MockConfig, RedisStore
 from mock_server.testing import ServerProcess, start_server
 from mock_server.web import create_app
-from tests._redis import RedisServer, free_port
+from tests._redis import MISSING, RedisServer, free_port
 
 pytestmark = pytest.mark.time_budget(120)
 
@@ -256,3 +256,15 @@ def test_start__a_store_it_cannot_use_is_one_line_and_exit_2(args: list[str], sa
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert says in lines[0]
+
+
+def test_redis_fixture__a_missing_redis_server_fails_naming_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never a silent skip: without the executable, a Redis test fails with one line saying what to install."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with no redis-server on it
+    with pytest.raises(pytest.fail.Exception) as failed:
+        RedisServer(tmp_path / "redis")
+    assert str(failed.value) == MISSING
+    assert "apt-get install redis-server" in MISSING
+    assert "\n" not in MISSING
