@@ -18,10 +18,13 @@ run: $(STAMP)
 	$(BIN)/kaleyra-mock --port $(PORT) $(ARGS)
 
 # The whole check: lint (code and spec), types, every test. The dashboard's browser tests drive
-# Debian's chromium: installed here where missing (about 40 s on a fresh machine, as root).
+# Debian's chromium, and the Redis store's tests a real redis-server: both installed here where
+# missing (about 40 s on a fresh machine, as root).
 test: $(STAMP) lint-spec docs
 	@command -v chromium >/dev/null || { echo "test: chromium is missing, installing Debian's"; \
 		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@command -v redis-server >/dev/null || { echo "test: redis-server is missing, installing Debian's"; \
+		apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
 	$(BIN)/ruff check mock_server kaleyra_rcs tests contracts benchmarks soak tools examples
 	$(BIN)/ruff format --check mock_server kaleyra_rcs tests contracts benchmarks soak tools examples
 	$(BIN)/mypy

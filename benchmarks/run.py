@@ -1,10 +1,10 @@
 """`make bench`: the figures of the benchmarks issue, each taken in one run so they compare as ratios.
 
-Bounded in time (about four minutes at 5 s a point, `make test` aside), loopback only; every
-server it starts is stopped.
-Needs `wrk` (Debian: `apt-get install wrk`); says so and exits 2 when it is missing.
+Bounded in time (about 12 minutes at 5 s a point and 3 interleaved rounds, `make test` aside),
+loopback only; every server it starts is stopped. Needs `wrk` (Debian: `apt-get install wrk`);
+says so and exits 2 when it is missing. The stores' figure needs redis-server (skipped without).
 
-    python -m benchmarks.run [--seconds 5] [--quick]
+    python -m benchmarks.run [--seconds 5] [--rounds 3] [--quick] [--skip-make-test]
 """
 
 from __future__ import annotations
@@ -290,6 +290,21 @@ end
 REAL_DELETE_CONNECTIONS = (8, 64)
 
 
+def _real_delete_script(folder: Path, connections: int, headers: str) -> Path:
+    """The real-DELETE wrk script, with a new tag each time: no SID repeats across points or rounds."""
+    path = folder / f"real-delete-{connections}.lua"
+    path.write_text(_REAL_DELETE_SCRIPT.format(headers=headers, tag=f"RD{connections}T{time.monotonic_ns()}"))
+    return path
+
+
+def _real_delete(root: str, connections: int, seconds: float, folder: Path, headers: str) -> dict[str, Any]:
+    """One point of the real-DELETE load: a new SID on every request, so every answer is a 200."""
+    point = wrk(f"{root}/", connections, seconds, _real_delete_script(folder, connections, headers))
+    if "non_200" not in point:
+        raise RuntimeError(f"the real-DELETE script printed no count of non-200 answers at {connections} connections")
+    return point
+
+
 def delete_throughput(seconds: float, rounds: int, folder: Path) -> dict[str, Any]:
     """Figure 1 for DELETE: the mock against the ceiling.
 
@@ -311,11 +326,7 @@ def delete_throughput(seconds: float, rounds: int, folder: Path) -> dict[str, An
             httpx.post(f"{root}/__mock/reset", json={}, timeout=10).raise_for_status()
 
     def real_script(_name: str, connections: int) -> Path:
-        """A new tag per point, so no SID repeats across points or rounds."""
-        path = folder / f"real-delete-{connections}.lua"
-        tag = f"RD{connections}T{time.monotonic_ns()}"
-        path.write_text(_REAL_DELETE_SCRIPT.format(headers=headers, tag=tag))
-        return path
+        return _real_delete_script(folder, connections, headers)
 
     # GET_PATH answers 200 on both, so the start-up wait works; the DELETE loads name their own paths.
     twice = _interleaved(
@@ -486,6 +497,18 @@ def memory(script: Path, checkpoints: tuple[int, ...]) -> dict[str, Any]:
     return out
 
 
+def stores(seconds: float) -> dict[str, Any]:
+    """Figure 8: GET and the real DELETE on each store (`benchmarks/stores.py`); skipped, with why,
+    without redis-server or the `[redis]` extra."""
+    from benchmarks.stores import measure_stores
+
+    if shutil.which("redis-server") is None:
+        why = "redis-server is missing (Debian: apt-get install redis-server)"
+        progress(f"stores skipped: {why}")
+        return {"skipped": why}
+    return measure_stores(seconds)
+
+
 def make_test_wall() -> dict[str, Any]:
     """Figure 7: `make test` (lint, types and every test) in the existing virtual environment."""
     started = time.perf_counter()
@@ -616,6 +639,10 @@ def summary(figures: dict[str, Any]) -> str:
                 f"  {side}: {inproc[f'{side}_rps']:,} / {inproc[f'{side}_bare_rps']:,} = "
                 f"{inproc[f'{side}_ratio']:.2f} (worst round {inproc[f'{side}_ratio_min']:.2f})"
             )
+    if "sqlite" in (figures.get("stores") or {}):
+        from benchmarks.stores import table
+
+        lines += ["", "Stores (req/s; two replicas: one wrk per replica at once, summed)", table(figures["stores"])]
     cold = figures.get("cold_start") or {}
     if "median_s" in cold:
         lines.append(f"Cold start (process start to first 200): median {cold['median_s']} s of {cold['runs_s']}")
@@ -711,6 +738,7 @@ def main(argv: list[str] | None = None) -> int:
             ("in_process", f"in-process client, {calls} calls", lambda: in_process(calls, 2 * rounds + 1)),
             ("client_overhead", f"client overhead, {calls} calls", lambda: client_overhead(calls)),
             ("memory", f"memory over {checkpoints[-1]} requests", lambda: memory(script, checkpoints)),
+            ("stores", "the stores: SQLite, Redis with 1 and 2 replicas", lambda: stores(seconds)),
         ]
         if not (args.quick or args.skip_make_test):
             steps.append(("make_test", "`make test` wall time", make_test_wall))

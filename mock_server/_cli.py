@@ -29,16 +29,19 @@ from .core import (
     CassetteError,
     ReplayIndex,
     SpecIndex,
-    SqliteStore,
     StateData,
     StateError,
     Store,
+    StoreUnavailable,
     calibrate,
     default_seed_document,
     load_observations,
     load_yaml,
     merge_seed,
+    open_store,
+    sqlite_url,
     state_validator,
+    store_path,
     strict_json,
     too_deep,
 )
@@ -64,6 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=Path, help="seed file (JSON or YAML) laid over the default seed")
     p.add_argument("--state", type=Path, help="SQLite file that keeps the state across restarts (reloaded on start)")
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help="where the state lives: sqlite:///PATH (as --state PATH) or redis://HOST:PORT/DB (Redis or Valkey, "
+        "shared by several mock replicas; needs the [redis] extra). Default: a SQLite file in a temp dir",
+    )
+    p.add_argument(
+        "--store-prefix",
+        metavar="NAME",
+        help="with a Redis store: the key prefix of this mock (default: the URL's ?prefix=NAME, else kaleyra-mock); "
+        "mocks with other prefixes share the server without seeing each other",
+    )
     p.add_argument(
         "--strict-content-type",
         action="store_true",
@@ -240,28 +255,34 @@ def _remove(folder: Path) -> None:
         time.sleep(0.1)
 
 
-def _prepare_store(args: argparse.Namespace, db_path: Path, seed: StateData) -> bool:
-    """Seed the shared store (or resume it) before any worker opens it; True when resumed."""
-    store: Store = SqliteStore(db_path, journal_limit=args.journal_limit)  # the Store interface from here on
+def _prepare_store(args: argparse.Namespace, url: str, seed: StateData, resumable: bool) -> tuple[bool, str]:
+    """Seed the shared store (or resume it) before any worker opens it: (resumed, how the banner
+    names it). A Redis prefix another replica already serves is joined as it is: its state, armed
+    scenarios and faults are kept (this replica's seed becomes what a reset goes back to)."""
+    store: Store = open_store(url, journal_limit=args.journal_limit, prefix=args.store_prefix)
     try:
-        resumed = args.state is not None and store.is_initialized()
+        shared = store.kind == "redis"
+        resumed = resumable and store.is_initialized()
         if not resumed:  # the state first: the seed marks the file initialized, so a kill between
             store.load(seed)  # the two leaves a file the next start seeds again, never an empty one
         store.set_seed(seed)  # on a resumed file the new seed is what `reset` goes back to
-        store.disarm("scenario", None)
-        store.disarm("fault", None)
-        standing = []
-        if args.latency_ms:
-            standing.append(Armed(0, "fault", "latency", None, params={"ms": args.latency_ms}))
-        if args.random_5xx:
-            params: dict[str, Any] = {"rate": args.random_5xx}
-            if args.fault_seed is not None:
-                params["seed"] = args.fault_seed
-            standing.append(Armed(0, "fault", "random_5xx", None, params=params))
-        store.set_standing_faults(standing)
+        if not (shared and resumed):
+            store.disarm("scenario", None)
+            store.disarm("fault", None)
+            standing = []
+            if args.latency_ms:
+                standing.append(Armed(0, "fault", "latency", None, params={"ms": args.latency_ms}))
+            if args.random_5xx:
+                params: dict[str, Any] = {"rate": args.random_5xx}
+                if args.fault_seed is not None:
+                    params["seed"] = args.fault_seed
+                standing.append(Armed(0, "fault", "random_5xx", None, params=params))
+            store.set_standing_faults(standing)
+        detail = store.describe()
+        shown = f"{detail['url']} prefix {detail['prefix']}" if shared else str(store_path(url))
     finally:
         store.close()
-    return resumed
+    return resumed, shown
 
 
 def _exit_on_stop(signum: int, frame: object) -> None:
@@ -354,17 +375,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=err,
         )
 
+    if args.state is not None and args.store is not None:
+        print("kaleyra-mock: give --state FILE or --store URL, not both", file=err)
+        return 2
     tmpdir = None
-    if args.state is not None:
-        db_path = args.state
+    if args.store is not None:
+        url, resumable = args.store, True
+        if url.startswith("memory:"):
+            print("kaleyra-mock: --store memory: is in-process only; workers are processes (sqlite, redis)", file=err)
+            return 2
+    elif args.state is not None:
+        url, resumable = sqlite_url(str(args.state)), True
     else:
         tmpdir = tempfile.mkdtemp(prefix="kaleyra-mock-")
-        db_path = Path(tmpdir) / "state.sqlite3"
+        url, resumable = sqlite_url(str(Path(tmpdir) / "state.sqlite3")), False
     try:
         try:
-            resumed = _prepare_store(args, db_path, seed)
+            resumed, shown_store = _prepare_store(args, url, seed, resumable)
+        except ModuleNotFoundError as exc:
+            print(f"kaleyra-mock: {exc}", file=err)
+            return 2
+        except ValueError as exc:
+            print(f"kaleyra-mock: --store {url}: {exc}", file=err)
+            return 2
+        except StoreUnavailable as exc:
+            print(f"kaleyra-mock: cannot reach the store: {exc}", file=err)
+            return 2
         except (sqlite3.Error, OSError) as exc:
-            print(f"kaleyra-mock: cannot use state file {db_path}: {exc}", file=err)
+            print(f"kaleyra-mock: cannot use state file {store_path(url)}: {exc}", file=err)
             return 2
 
         try:
@@ -375,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         host = f"[{args.host.strip('[]')}]" if ":" in args.host else args.host
         base = f"http://{host}:{port}"
         lines = [
-            f"Kaleyra RCS mock ({args.workers} workers, store {db_path}{', resumed' if resumed else ''})",
+            f"Kaleyra RCS mock ({args.workers} workers, store {shown_store}{', resumed' if resumed else ''})",
             f"  IN pod:        {base}/in",
             f"  NA pod:        {base}/na",
             f"  control plane: {base}/__mock/" if control_plane else "  control plane: disabled",
@@ -399,7 +437,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(lines), flush=True)
 
         settings = WorkerSettings(
-            db_path=str(db_path),
+            db_path=store_path(url) or "",
+            store_url=url,
+            store_prefix=args.store_prefix,
+            replica=f"{host}:{port}",
             default_pod=args.default_pod,
             strict_content_type=args.strict_content_type,
             control_plane=control_plane,

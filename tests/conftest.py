@@ -8,6 +8,7 @@ takes one of those names.
 from __future__ import annotations
 
 import signal
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from flask.testing import FlaskClient
 
 from mock_server.core import SpecIndex, StateData, default_seed_document, state_validator
 from mock_server.web import create_app
+from tests._redis import RedisServer
 from tests._spec import Spec
 
 _SPEC = Spec.load()
@@ -59,6 +61,20 @@ def headers(spec: Spec) -> dict[str, str]:
 def client() -> FlaskClient:
     """The mock in process: a fresh app, and so a fresh in-memory store, per test."""
     return create_app().test_client()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the session (Debian's; the test fails naming it where missing)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix of this test's own: tests on the one server never see each other."""
+    return f"test-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture

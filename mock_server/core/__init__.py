@@ -27,7 +27,9 @@ from ._catalog import Scenario, scenario_table, scenarios
 from ._control import CONTROL_SPEC_PATH, ControlError, ControlPlane
 from ._engine import FAULT_KINDS, ApiRequest, ApiResponse, Engine, MockConfig, is_json_media_type, mock_error_body
 from ._json import INVALID_JSON, MAX_DEPTH, strict_json, too_deep
+from ._open import open_store, sqlite_url, store_path
 from ._pods import PODS, Pod, pod_from_host, resolve_pod
+from ._redis import RedisStore
 from ._replay import REPLAY_SOURCE, Replayer, ReplayIndex, replay_response, upstream_path
 from ._spec import SPEC_PATH, Example, Operation, Router, SpecIndex, encode_json, load_yaml
 from ._sqlite import SqliteStore
@@ -41,7 +43,7 @@ from ._state import (
     merge_seed,
     state_validator,
 )
-from ._store import DEFAULT_JOURNAL_LIMIT, AccountInfo, Armed, Control, MemoryStore, Store
+from ._store import DEFAULT_JOURNAL_LIMIT, AccountInfo, Armed, Control, MemoryStore, StaleRead, Store, StoreUnavailable
 from ._verdict import Contracts, Judge, Verdict
 
 __all__ = [
@@ -90,7 +92,10 @@ __all__ = [
     "SqliteStore",
     "StateData",
     "StateError",
+    "RedisStore",
+    "StaleRead",
     "Store",
+    "StoreUnavailable",
     "Verdict",
     "Violation",
     "calibrate",
@@ -107,6 +112,7 @@ __all__ = [
     "merge_seed",
     "mock_error_body",
     "now_iso",
+    "open_store",
     "pod_from_host",
     "read_cassette",
     "recorded_headers",
@@ -114,7 +120,9 @@ __all__ = [
     "resolve_pod",
     "scenario_table",
     "scenarios",
+    "sqlite_url",
     "state_validator",
+    "store_path",
     "strict_json",
     "too_deep",
     "upstream_path",

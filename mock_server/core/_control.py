@@ -14,7 +14,7 @@ from ._engine import MockConfig
 from ._pods import PODS
 from ._spec import SpecIndex, load_yaml
 from ._state import AccountData, StateData, StateError, first_problem, state_validator
-from ._store import DEFAULT_JOURNAL_LIMIT, Armed, ArmedKind, Store
+from ._store import DEFAULT_JOURNAL_LIMIT, Armed, ArmedKind, Control, Store, StoreUnavailable
 
 __all__ = ["CONTROL_SPEC_PATH", "ControlError", "ControlPlane"]
 
@@ -74,15 +74,25 @@ class ControlPlane:
     # -- whole state ---------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        control = self.store.control()
+        """`status` ok, or `store_unavailable` with `store_error` saying why (answered 503)."""
+        problem: str | None = None
+        try:
+            control = self.store.control()
+            detail = self.store.describe()
+        except StoreUnavailable as exc:
+            control, detail, problem = Control(0, {}, None), {}, str(exc)
         health: dict[str, Any] = {
-            "status": "ok",
+            "status": "ok" if problem is None else "store_unavailable",
             "pods": list(PODS),
             "store": self.store.kind,
             "scenarios_armed": len(control.scenarios),
             "faults_armed": len(control.faults),
             "proxy": self._proxy_health() if self._proxy_health is not None else None,
         }
+        if detail:  # the store's own: its file, or its server, prefix and the replicas seen
+            health["store_detail"] = detail
+        if problem is not None:
+            health["store_error"] = problem
         if self.config.replay is not None:  # only when asked for: the usual health is unchanged
             health["replay"] = {**self.config.replay.to_document(), "strict": self.config.replay_strict}
         if self.config.calibration is not None:

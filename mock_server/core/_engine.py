@@ -19,7 +19,7 @@ from ._json import INVALID_JSON, strict_json
 from ._pods import Pod, unknown_root
 from ._spec import Example, Operation, SpecIndex, encode_json
 from ._state import hash_key
-from ._store import Armed, Control, Store
+from ._store import Armed, Control, StaleRead, Store
 
 if TYPE_CHECKING:
     from ._calibrate import Calibration
@@ -100,6 +100,26 @@ def mock_error_body(code: str, message: str, error_code: str, error_message: str
     )
 
 
+def _own_example(name: str, status: int, message: str, error_code: str, error_message: str) -> Example:
+    """An answer only the mock gives that no request can ask for, in the envelope (MOCKxxx)."""
+    value = {
+        "code": f"MOCK{status}",
+        "message": message,
+        "data": {"error": {"error_code": error_code, "error_message": error_message}},
+    }
+    return Example(name, status, value, encode_json(value))
+
+
+# The store cannot be reached (a Redis server down or too slow): nothing was decided or changed.
+STORE_UNAVAILABLE = _own_example(
+    "store_unavailable",
+    503,
+    "Store unavailable",
+    "STORE_UNAVAILABLE",
+    "the mock's store cannot be reached now; GET /__mock/health says why",
+)
+
+
 def _with_message(example: Example, message: str) -> Example:
     """The example with its error_message replaced: the mock's own answers that name the request."""
     data = example.value["data"]
@@ -166,8 +186,19 @@ class Engine:
     # -- entry points ------------------------------------------------------------------
 
     def handle(self, req: ApiRequest) -> ApiResponse:
+        """A journalled request is first decided on what the store kept (`optimistic`: no round trip
+        to a Redis store before the decision), and decided again on a fresh read when the store
+        finds the state moved on meanwhile (`StaleRead`, with nothing written)."""
+        if self.config.journal:
+            try:
+                return self._handle(req, optimistic=True)
+            except StaleRead:
+                pass
+        return self._handle(req, optimistic=False)
+
+    def _handle(self, req: ApiRequest, *, optimistic: bool) -> ApiResponse:
         op = self.spec.operations[req.operation_id]
-        control = self.store.control()
+        control = self.store.control(optimistic=optimistic)
         agent, problem = self._agent_number(op, req)
         key_hash = self._hash(req.api_key) if req.api_key else None
         sid = req.sid
@@ -184,7 +215,7 @@ class Engine:
                 response = self._spoil(spoiler, response)
         if latency:
             response = replace(response, latency_s=latency)
-        self._journal(req.method, req.path, req.pod, op, sid, agent, req.api_key, response)
+        self._journal(req.method, req.path, req.pod, op, sid, agent, req.api_key, response, checked=optimistic)
         return response
 
     def reject(
@@ -238,6 +269,11 @@ class Engine:
         response = self._from_example(example, "replay")
         self._journal(method, path, pod, None, None, None, api_key, response)
         return response
+
+    def store_unavailable(self) -> ApiResponse:
+        """503 `MOCK503` when the store cannot be reached (`StoreUnavailable`), in the configured
+        error layout; never journalled (the journal is in the store)."""
+        return self._from_example(STORE_UNAVAILABLE, "store", (("Retry-After", "1"),))
 
     def _log_missing_content_type(self, req: ApiRequest) -> None:
         """One warning line for the first request that came without Content-Type: a client that
@@ -523,6 +559,8 @@ class Engine:
         api_key: str | None,
         response: ApiResponse,
         cassette: str | None = None,
+        *,
+        checked: bool = False,
     ) -> None:
         if not self.config.journal:
             return
@@ -541,5 +579,6 @@ class Engine:
                 "example": response.example,
                 "source": response.source,
                 **({"cassette": cassette} if cassette is not None else {}),  # a replayed answer's FILE:LINE
-            }
+            },
+            checked=checked,
         )

@@ -158,6 +158,10 @@ class SqliteStore:
         """Whatever `Control` holds changed: the next control() reads it again."""
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
 
+    def describe(self) -> dict[str, Any]:
+        """Nothing beside the kind: health never names a file on the server's disk."""
+        return {}
+
     def close(self) -> None:
         self._journal.close()
         conn = getattr(self._local, "conn", None)
@@ -198,7 +202,7 @@ class SqliteStore:
             return
         reads[1][key] = value
 
-    def control(self) -> Control:
+    def control(self, *, optimistic: bool = False) -> Control:
         local = self._local
         if getattr(local, "conn", None) is None:
             self._db()
@@ -343,7 +347,7 @@ class SqliteStore:
             ).fetchone()
             return int(row[0])
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def record(self, entry: dict[str, Any], *, checked: bool = False) -> None:
         self._journal.record(entry)
 
     # -- the control plane -----------------------------------------------------------

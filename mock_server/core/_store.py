@@ -26,7 +26,9 @@ __all__ = [
     "ArmedKind",
     "Control",
     "MemoryStore",
+    "StaleRead",
     "Store",
+    "StoreUnavailable",
     "filter_journal",
     "standing_armed",
     "template_agent",
@@ -36,6 +38,18 @@ __all__ = [
 T = TypeVar("T")
 ArmedKind = Literal["scenario", "fault"]
 DEFAULT_JOURNAL_LIMIT = 1000
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached now (a Redis server down or too slow): the request is answered
+    503 `MOCK503`, nothing was changed by halves, and the next request tries again. The message
+    names the store and why, never a password."""
+
+
+class StaleRead(Exception):
+    """A store that lets a request decide on what it kept (no round trip first) found, when the
+    decision was to be written (the journal entry, a delete, a consume), that the state had moved
+    on since: nothing was written, and the engine decides again on a fresh read."""
 
 
 @dataclass(frozen=True)
@@ -106,8 +120,13 @@ class Store(Protocol):
 
     kind: str
 
-    def control(self) -> Control:
-        """The snapshot a request starts from; the reads after it in this thread are at least as new."""
+    def control(self, *, optimistic: bool = False) -> Control:
+        """The snapshot a request starts from; the reads after it in this thread are at least as new.
+
+        `optimistic` (the engine asks for it when it journals the request): a store may answer from
+        what it kept without asking whether it is current, provided that this thread's next
+        `delete_agent`, `consume` and `record(..., checked=True)` write nothing and raise
+        `StaleRead` when the state has moved on since. MemoryStore and SqliteStore ignore it."""
         ...
 
     def account(self, pod: str, sid: str) -> AccountInfo | None:
@@ -146,9 +165,10 @@ class Store(Protocol):
         processes: two callers never get the same number. Replay's place in a cassette; reset clears it."""
         ...
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def record(self, entry: dict[str, Any], *, checked: bool = False) -> None:
         """Journals `entry` (JSON-able, no longer changed by the caller) before the answer is sent:
-        the next journal read, in any process, has it."""
+        the next journal read, in any process, has it. `checked`: the end of an optimistic request
+        (see `control`), which may raise `StaleRead` instead."""
         ...
 
     def journal(
@@ -174,6 +194,10 @@ class Store(Protocol):
 
     def reset(self) -> None:
         """Back to the seed: standing faults only, an empty journal."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What health says of the store beside its kind (a file, a server, the replicas seen)."""
         ...
 
     def close(self) -> None: ...
@@ -241,7 +265,7 @@ class MemoryStore:
         self._generation += 1
         self._control = None
 
-    def control(self) -> Control:
+    def control(self, *, optimistic: bool = False) -> Control:
         with self._lock:
             if self._control is None:
                 armed = sorted(self._armed.values(), key=lambda a: a.id)
@@ -339,7 +363,7 @@ class MemoryStore:
             self._positions[key] = position + 1
             return position
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def record(self, entry: dict[str, Any], *, checked: bool = False) -> None:
         with self._lock:
             self._journal.append({**entry, "id": next(self._journal_ids)})
 
@@ -387,6 +411,9 @@ class MemoryStore:
             self._journal.clear()
             self._positions.clear()
             self._arm_standing()
+
+    def describe(self) -> dict[str, Any]:
+        return {}
 
     def close(self) -> None:
         """Nothing to let go of: the state goes with the object."""

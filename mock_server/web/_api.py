@@ -17,7 +17,18 @@ from typing import Any
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, MapAdapter, RequestRedirect, Rule
 
-from ..core import PODS, ApiRequest, ApiResponse, Engine, Operation, Pod, Replayer, SpecIndex, resolve_pod
+from ..core import (
+    PODS,
+    ApiRequest,
+    ApiResponse,
+    Engine,
+    Operation,
+    Pod,
+    Replayer,
+    SpecIndex,
+    StoreUnavailable,
+    resolve_pod,
+)
 from ._http import (
     Unreadable,
     api_key,
@@ -147,6 +158,9 @@ class ApiApp:
         path = route_path(environ)
         try:
             response = self._answer(environ, method, path)
+        except StoreUnavailable as exc:  # the store is down or too slow: 503, and the next request tries again
+            log.warning("mock_server: %s %s answered 503: %s", method, path, exc)
+            response = self.engine.store_unavailable()
         except Exception as exc:  # a bug in the mock, never a scenario: the traceback goes to the log
             log.exception("mock_server: unhandled error on %s %s", method, path)
             response = crash_response(exc)

@@ -26,6 +26,7 @@ from ..core import (
     SpecIndex,
     StateData,
     Store,
+    StoreUnavailable,
     default_seed_document,
     is_json_media_type,
     mock_error_body,
@@ -208,6 +209,13 @@ def _register_error_handlers(app: Flask, *, enabled: bool, loopback_hosts_only: 
     def unreadable(exc: HTTPException) -> Response:
         return _control_error(ControlError(exc.code or 400, str(exc.description or exc.name)))
 
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(exc: StoreUnavailable) -> Response:
+        # Redis down or too slow: nothing was changed; the next control request tries again.
+        log.warning("mock_server: %s %s answered 503: %s", request.method, request.path, exc)
+        body = mock_error_body("MOCK503", "Store unavailable", "STORE_UNAVAILABLE", str(exc))
+        return Response(body, status=503, content_type="application/json", headers={"Retry-After": "1"})
+
     @app.errorhandler(Exception)
     def crashed(exc: Exception) -> Response:
         # A bug in the mock, never a scenario: say so in the envelope, keep the traceback in the log.
@@ -315,7 +323,8 @@ def _control_blueprint(handle: MockHandle) -> Blueprint:
 
     @route("/health", methods=["GET"])
     def health() -> Response:
-        return _json(cp.health())
+        doc = cp.health()
+        return _json(doc, 200 if doc["status"] == "ok" else 503)
 
     @route("/openapi.yaml", methods=["GET"])
     def control_spec() -> Response:

@@ -44,6 +44,7 @@ from ..core import (
     RecordedResponse,
     SpecIndex,
     Store,
+    StoreUnavailable,
     Verdict,
     decoded_body,
     encode_json,
@@ -307,9 +308,27 @@ class Proxy:
         elapsed_ms: float,
         upstream: httpx.URL,
     ) -> None:
-        """The engine's journal entry, and what only a proxied exchange has."""
+        """The engine's journal entry, and what only a proxied exchange has. A store that cannot be
+        reached loses the entry (logged), never the upstream's answer."""
         if not self.journal:
             return
+        try:
+            self._write_journal(method, path, pod, verdict, key, status, source, elapsed_ms, upstream)
+        except StoreUnavailable as exc:
+            log.warning("mock_server: proxy: %s %s not journalled: %s", method, path, exc)
+
+    def _write_journal(
+        self,
+        method: str,
+        path: str,
+        pod: Pod,
+        verdict: Verdict,
+        key: str | None,
+        status: int,
+        source: str,
+        elapsed_ms: float,
+        upstream: httpx.URL,
+    ) -> None:
         self.store.record(
             {
                 "time": now_iso(),

@@ -21,9 +21,10 @@ from ..core import (
     MockConfig,
     ReplayIndex,
     SpecIndex,
-    SqliteStore,
     calibrate,
     load_observations,
+    open_store,
+    sqlite_url,
 )
 from ._api import SpecRouter
 from ._app import DEFAULT_UPSTREAM_TIMEOUT, ProxySettings, create_app
@@ -43,6 +44,10 @@ class WorkerSettings:
 
     db_path: str
     default_pod: str = "in"
+    # The store, as the command line named it (sqlite:///PATH, redis://...); db_path when None.
+    store_url: str | None = None
+    store_prefix: str | None = None
+    replica: str = ""  # host:port, how health names this replica (the worker's pid is added)
     strict_content_type: bool = False
     control_plane: bool = True
     loopback_hosts_only: bool = False
@@ -87,7 +92,12 @@ class WorkerSettings:
 
 def worker_app() -> RsgiBridge:
     settings = WorkerSettings.from_env()
-    store = SqliteStore(settings.db_path, journal_limit=settings.journal_limit)
+    store = open_store(
+        settings.store_url or sqlite_url(settings.db_path),
+        journal_limit=settings.journal_limit,
+        prefix=settings.store_prefix,
+        replica=settings.replica or None,
+    )
     spec = SpecIndex.load()
     replay = ReplayIndex.load([Path(p) for p in settings.replay]) if settings.replay else None
     observed = load_observations([Path(p) for p in settings.calibrate]) if settings.calibrate else None

@@ -122,20 +122,21 @@ def test_prepare_store__a_start_killed_between_state_and_seed_is_seeded_again(tm
     """The state is written before the seed that marks a file initialized: a start killed in
     between leaves a file the next start seeds again, never one that resumes an empty state."""
     from mock_server._cli import _prepare_store, build_parser
-    from mock_server.core import SqliteStore, StateData, default_seed_document, state_validator
+    from mock_server.core import SqliteStore, StateData, default_seed_document, sqlite_url, state_validator
 
     path = tmp_path / "state.sqlite3"
+    url = sqlite_url(str(path))
     seed = StateData.from_document(default_seed_document(SPEC), state_validator(SPEC))
     killed = SqliteStore(path)
     killed.load(StateData())  # what a start had written when it was killed
     killed.close()
     args = build_parser().parse_args(["--state", str(path)])
 
-    assert _prepare_store(args, path, seed) is False  # not initialized: seeded again
+    assert _prepare_store(args, url, seed, True)[0] is False  # not initialized: seeded again
     store = SqliteStore(path)
     try:
         assert store.is_initialized()
         assert store.dump().to_document() == seed.to_document()
     finally:
         store.close()
-    assert _prepare_store(args, path, seed) is True
+    assert _prepare_store(args, url, seed, True)[0] is True

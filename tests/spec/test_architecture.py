@@ -43,6 +43,21 @@ def test_core__importing_it_loads_no_web_framework() -> None:
     assert out.strip() == "[]"
 
 
+def test_core__imports_without_the_redis_extra_and_the_store_names_it() -> None:
+    """The [redis] extra is optional: the core loads without the client, and only a Redis store
+    asks for it, naming the extra."""
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "import mock_server.core as core\n"
+        "try:\n"
+        "    core.RedisStore('redis://127.0.0.1:1/0')\n"
+        "except ModuleNotFoundError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "the Redis store needs the redis client: pip install 'kaleyra-rcs-harness[redis]'"
+
+
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_package__never_imports_tests(path: Path) -> None:
     assert not any(name.split(".")[0] == "tests" for name in _imports(path))

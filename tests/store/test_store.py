@@ -1,5 +1,6 @@
-"""The store contract: every store (MemoryStore, SqliteStore) behaves the same, alone and under
-concurrency; SqliteStore keeps it across processes too (forked and spawned, on real files)."""
+"""The store contract: every store (MemoryStore, SqliteStore, RedisStore) behaves the same, alone and
+under concurrency; SqliteStore keeps it across processes too (forked and spawned, on real files), and
+RedisStore across processes on one real redis-server (tests/replicas/ runs it across mock replicas)."""
 
 from __future__ import annotations
 
@@ -18,20 +19,25 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from mock_server.core import (
+    DEFAULT_JOURNAL_LIMIT,
     PODS,
     AccountData,
     AccountInfo,
     Armed,
     MemoryStore,
+    RedisStore,
     SpecIndex,
     SqliteStore,
+    StaleRead,
     StateData,
     StateError,
     Store,
     default_seed_document,
     hash_key,
+    open_store,
     state_validator,
 )
+from tests._redis import RedisServer
 
 TEMPLATE_AGENTS = ("48900", "48400")
 TESTER = {
@@ -78,23 +84,42 @@ def _sqlite_store(path: Path, seed: StateData, journal_limit: int | None = None)
     return store
 
 
-def _make_store(kind: str, tmp_path: Path, seed: StateData, journal_limit: int | None = None) -> Store:
+def _redis_store(url: str, prefix: str, seed: StateData | None, journal_limit: int | None = None) -> RedisStore:
+    store = RedisStore(url, prefix=prefix, journal_limit=journal_limit or DEFAULT_JOURNAL_LIMIT)
+    if seed is not None:
+        store.set_seed(seed)
+        store.load(seed)
+    return store
+
+
+def _make_store(kind: str, tmp_path: Path, seed: StateData, journal_limit: int | None = None, redis: str = "") -> Store:
     if kind == "memory":
         return MemoryStore(seed) if journal_limit is None else MemoryStore(seed, journal_limit=journal_limit)
+    if kind == "redis":
+        return _redis_store(redis, f"{tmp_path.name}-{journal_limit}", seed, journal_limit)
     return _sqlite_store(tmp_path / f"{kind}-{journal_limit}.sqlite3", seed, journal_limit)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-def make_store(kind: str, tmp_path: Path, seed: StateData) -> Iterator[Callable[..., Store]]:
+def redis_url(kind: str, request: pytest.FixtureRequest) -> str:
+    """The session's redis-server, for the redis kind only (a missing server fails only those)."""
+    if kind != "redis":
+        return ""
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return server.url
+
+
+@pytest.fixture
+def make_store(kind: str, tmp_path: Path, seed: StateData, redis_url: str) -> Iterator[Callable[..., Store]]:
     made: list[Store] = []
 
     def make(journal_limit: int | None = None) -> Store:
-        store = _make_store(kind, tmp_path, seed, journal_limit)
+        store = _make_store(kind, tmp_path, seed, journal_limit, redis_url)
         made.append(store)
         return store
 
@@ -292,18 +317,21 @@ def test_dump_load_round_trip(
     assert store.dump().to_document() == doc
 
 
-def test_round_trip_between_kinds(tmp_path: Path, seed: StateData, validator: Draft202012Validator) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_round_trip_between_kinds(
+    tmp_path: Path, seed: StateData, validator: Draft202012Validator, kind: str, redis_url: str
+) -> None:
     memory = MemoryStore(seed)
-    sqlite = _sqlite_store(tmp_path / "x.sqlite3", seed)
+    other = _make_store(kind, tmp_path, seed, None, redis_url)
     try:
         _rich_state(memory)
         doc = memory.dump().to_document()
-        sqlite.load(StateData.from_document(doc, validator))
-        assert sqlite.dump().to_document() == doc
-        _rich_state(sqlite)  # same changes again: idempotent on the dumped document except the deletes
-        assert sqlite.dump().to_document() == doc
+        other.load(StateData.from_document(doc, validator))
+        assert other.dump().to_document() == doc
+        _rich_state(other)  # same changes again: idempotent on the dumped document except the deletes
+        assert other.dump().to_document() == doc
     finally:
-        sqlite.close()
+        other.close()
 
 
 def test_reset_restores_seed_and_clears_armed_and_journal(store: Store, seed: StateData) -> None:
@@ -401,8 +429,12 @@ def test_standing_faults_are_armed_now_and_again_after_every_reset(store: Store)
     assert store.control().faults == ()
 
 
-def test_is_initialized_once_a_seed_is_set(kind: str, tmp_path: Path, seed: StateData) -> None:
-    empty: Store = MemoryStore() if kind == "memory" else SqliteStore(tmp_path / "empty.sqlite3")
+def test_is_initialized_once_a_seed_is_set(kind: str, tmp_path: Path, seed: StateData, redis_url: str) -> None:
+    empty: Store
+    if kind == "redis":
+        empty = _redis_store(redis_url, f"{tmp_path.name}-empty", None)
+    else:
+        empty = MemoryStore() if kind == "memory" else SqliteStore(tmp_path / "empty.sqlite3")
     try:
         assert empty.is_initialized() is False
         assert empty.account("in", "S") is None  # nothing to answer from: every request is a 401
@@ -639,11 +671,11 @@ def test_64_threads_consume_a_scenario_armed_for_5(store: Store) -> None:
 CONTEXTS = ["fork", "spawn"]  # fork: the child inherits a store in use; spawn: a new interpreter
 
 
-def _run_processes(ctx_name: str, target: Callable[..., None], args: list[tuple[Any, ...]]) -> list[Any]:
+def _run_processes(ctx_name: str, target: Callable[..., None], args: list[tuple[Any, ...]], *extra: Any) -> list[Any]:
     """One process per `args` item, each putting one result on a queue; every process is ended."""
     ctx = multiprocessing.get_context(ctx_name)
     out = ctx.Queue()
-    procs = [ctx.Process(target=target, args=(*a, out)) for a in args]
+    procs = [ctx.Process(target=target, args=(*a, *extra, out)) for a in args]
     for p in procs:
         p.start()
     results: list[Any] = []
@@ -663,8 +695,10 @@ def _run_processes(ctx_name: str, target: Callable[..., None], args: list[tuple[
     return results
 
 
-def _delete_in_process(path: str, targets: list[tuple[str, str, str]], barrier: Any, out: Any) -> None:
-    store = SqliteStore(path)
+def _delete_in_process(
+    path: str, targets: list[tuple[str, str, str]], barrier: Any, out: Any, prefix: str | None = None
+) -> None:
+    store = SqliteStore(path) if prefix is None else open_store(path, prefix=prefix)
     try:
         store.control()  # a warm cache, as a worker's
         barrier.wait(60)
@@ -693,6 +727,31 @@ def test_sqlite_processes_delete_one_agent_exactly_once(tmp_path: Path, seed: St
         assert all(store.testers(*t) is None for t in targets)  # the parent's own cache followed
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_redis_processes_delete_one_agent_exactly_once(
+    redis_server: RedisServer, redis_prefix: str, seed: StateData, context: str
+) -> None:
+    store = _redis_store(redis_server.url, redis_prefix, seed)
+    _add_account(store, "in", "ACME")
+    assert store.testers("in", "ACME", "555") is not None  # the parent's store is in use when it forks
+    targets = [("in", "XXXXX6913850XXXX", "48400"), ("na", "XXXXX6913850XXXX", "48400"), ("in", "ACME", "555")]
+    barrier = multiprocessing.get_context(context).Barrier(4)
+    try:
+        args = [(redis_server.url, targets, barrier)] * 4
+        results = _run_processes(context, _delete_in_redis, args, redis_prefix)
+        for i, target in enumerate(targets):
+            outcomes = [r[i] for r in results]
+            assert outcomes.count(True) == 1, (target, outcomes)
+        store.control()
+        assert all(store.testers(*t) is None for t in targets)
+    finally:
+        store.close()
+
+
+def _delete_in_redis(url: str, targets: list[tuple[str, str, str]], barrier: Any, prefix: str, out: Any) -> None:
+    _delete_in_process(url, targets, barrier, out, prefix)
 
 
 def _delete_one_by_one(path: str, count: int, deleted: Any, seen: Any, out: Any) -> None:
@@ -917,3 +976,42 @@ def test_dump_during_deletes_and_loads_always_loads_back(
     assert dumps > 5
     # Whatever was left is itself a valid state.
     StateData.from_document(store.dump().to_document(), validator)
+
+
+# -- optimistic requests (RedisStore: no round trip before the decision) ---------------------------
+
+
+def test_redis_optimistic_request_on_a_moved_state_writes_nothing_and_raises_stale_read(
+    redis_server: RedisServer, redis_prefix: str, seed: StateData
+) -> None:
+    reader = _redis_store(redis_server.url, redis_prefix, seed)
+    writer = RedisStore(redis_server.url, prefix=redis_prefix)
+    try:
+        reader.control()
+        assert reader.testers_body("in", "S", "48900") is not None  # kept
+        for write in ("record", "delete", "consume"):
+            armed = writer.arm(Armed(0, "scenario", "gateway_error", 2))
+            reader.control()  # fresh: knows the scenario
+            control = reader.control(optimistic=True)  # from what it kept: no round trip
+            assert [a.id for a in control.scenarios] == [armed.id]
+            assert writer.delete_agent("in", f"MOVED-{write}", "48400")  # the state moves on elsewhere
+            before = len(writer.journal(pod=None, operation=None, status=None, limit=100))
+            attempts: dict[str, Callable[[], object]] = {
+                "record": lambda: reader.record({"n": 1}, checked=True),
+                "delete": lambda: reader.delete_agent("in", "S", "48900"),
+                "consume": lambda: reader.consume(control.scenarios[0]),  # noqa: B023 - called at once
+            }
+            with pytest.raises(StaleRead):
+                attempts[write]()
+            writer.control()
+            assert writer.testers("in", "S", "48900") is not None  # nothing deleted
+            assert writer.control().scenarios[0].remaining == 2  # nothing consumed
+            assert len(writer.journal(pod=None, operation=None, status=None, limit=100)) == before
+            writer.disarm("scenario", None)
+        reader.control()
+        reader.control(optimistic=True)
+        reader.record({"n": 2}, checked=True)  # nothing moved: journalled
+        assert writer.journal(pod=None, operation=None, status=None, limit=1)[0]["n"] == 2
+    finally:
+        reader.close()
+        writer.close()
