@@ -100,26 +100,6 @@ def mock_error_body(code: str, message: str, error_code: str, error_message: str
     )
 
 
-def _own_example(name: str, status: int, message: str, error_code: str, error_message: str) -> Example:
-    """An answer only the mock gives that no request can ask for, in the envelope (MOCKxxx)."""
-    value = {
-        "code": f"MOCK{status}",
-        "message": message,
-        "data": {"error": {"error_code": error_code, "error_message": error_message}},
-    }
-    return Example(name, status, value, encode_json(value))
-
-
-# The store cannot be reached (a Redis server down or too slow): nothing was decided or changed.
-STORE_UNAVAILABLE = _own_example(
-    "store_unavailable",
-    503,
-    "Store unavailable",
-    "STORE_UNAVAILABLE",
-    "the mock's store cannot be reached now; GET /__mock/health says why",
-)
-
-
 def _with_message(example: Example, message: str) -> Example:
     """The example with its error_message replaced: the mock's own answers that name the request."""
     data = example.value["data"]
@@ -273,7 +253,7 @@ class Engine:
     def store_unavailable(self) -> ApiResponse:
         """503 `MOCK503` when the store cannot be reached (`StoreUnavailable`), in the configured
         error layout; never journalled (the journal is in the store)."""
-        return self._from_example(STORE_UNAVAILABLE, "store", (("Retry-After", "1"),))
+        return self._from_example(self.spec.shared["store_unavailable"], "store")
 
     def _log_missing_content_type(self, req: ApiRequest) -> None:
         """One warning line for the first request that came without Content-Type: a client that

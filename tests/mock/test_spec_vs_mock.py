@@ -119,12 +119,13 @@ def test_every_answer_of_an_operation__is_listed_for_it(
 @pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.operation_id)
 def test_every_operation__lists_the_mocks_own_answers_and_the_client_never_expects_them(op: Operation) -> None:
     """408 and 413, which only the server's body reading gives (soak/_hostile.py sends them over a
-    socket), on the operations that read a body; 502 and 504, the proxy's own (tests/proxy), and
+    socket), on the operations that read a body; 502 and 504, the proxy's own (tests/proxy), 503,
+    the Redis store's when it cannot be reached (tests/replicas/test_store_outage.py), and
     the 404s `not_in_cassette` of --replay-strict (tests/replay) and `unknown_pod_prefix` (a base URL
     under no pod, tests/mock/test_api.py), on every one: listed as the mock's own. The client's
-    contract leaves the 408, 413, 502 and 504 out (404 is Kaleyra's too: the mock's own 404s are in
+    contract leaves the 408, 413, 502, 503 and 504 out (404 is Kaleyra's too: the mock's own 404s are in
     its envelope, so the client raises them as the API error they are, MOCK404 and its message)."""
-    expected = {404, 408, 413, 502, 504} if op.method == "POST" else {404, 502, 504}
+    expected = {404, 408, 413, 502, 503, 504} if op.method == "POST" else {404, 502, 503, 504}
     assert {e.status for e in op.own.values()} == expected
     assert {"not_in_cassette", "unknown_pod_prefix"} <= set(op.own)
     assert not (expected - {404}) & set(contract_for(op.operation_id).statuses)
