@@ -260,10 +260,14 @@ class MemoryStore:
         self._generation = 0
         self._control: Control | None = None
         self._positions: dict[str, int] = {}
+        # Encoded testers bodies, under the lock and dropped with every change (`_changed`, a
+        # delete): never older than the state. 4,096 at most, then started over (a fuzzer's SIDs).
+        self._bodies: dict[tuple[str, str, str], bytes | None] = {}
 
     def _changed(self) -> None:
         self._generation += 1
         self._control = None
+        self._bodies.clear()
 
     def control(self, *, optimistic: bool = False) -> Control:
         with self._lock:
@@ -304,11 +308,20 @@ class MemoryStore:
             return None if found is None else [dict(t) for t in found]
 
     def testers_body(self, pod: str, sid: str, agent: str) -> bytes | None:
-        found = self.testers(pod, sid, agent)
-        return None if found is None else encode_json(found)
+        with self._lock:
+            key = (pod, sid, agent)
+            if key in self._bodies:
+                return self._bodies[key]
+            found = self.testers(pod, sid, agent)
+            body = None if found is None else encode_json(found)
+            if len(self._bodies) >= 4096:
+                self._bodies.clear()
+            self._bodies[key] = body
+            return body
 
     def delete_agent(self, pod: str, sid: str, agent: str) -> bool:
         with self._lock:
+            self._bodies.pop((pod, sid, agent), None)
             acc = self._state.accounts.get((pod, sid))
             if acc is not None:
                 return acc.agents.pop(agent, None) is not None

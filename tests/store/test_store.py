@@ -4,6 +4,7 @@ RedisStore across processes on one real redis-server (tests/replicas/ runs it ac
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import queue
@@ -181,6 +182,27 @@ def test_delete_agent_true_once_then_false(store: Store) -> None:
     assert store.testers("in", "S1", "48900") is None
     assert store.delete_agent("in", "S1", "11111") is False  # never existed
     assert store.dump().deleted_default == {("in", "S1", "48900")}
+
+
+@pytest.mark.parametrize("listed", [False, True], ids=["template", "listed"])
+def test_testers_body__follows_every_change(store: Store, listed: bool) -> None:
+    """The encoded body a GET answers is never older than the state, however a store keeps it:
+    read, then deleted, loaded, mutated, reset, each read again at once."""
+    if listed:
+        _add_account(store, "in", "S", agents={"48900": [dict(TESTER)]})
+    first = store.testers_body("in", "S", "48900")
+    assert first is not None and json.loads(first) == store.testers("in", "S", "48900")
+    assert store.delete_agent("in", "S", "48900") is True
+    assert store.testers_body("in", "S", "48900") is None
+    store.reset()
+    assert store.testers_body("in", "S", "48900") is not None  # the seed lists no S: the template again
+    changed = dict(TESTER, status="CHANGED")
+    _add_account(store, "in", "S", agents={"48900": [changed]})
+    assert json.loads(store.testers_body("in", "S", "48900") or b"null") == [changed]
+    state = store.dump()
+    state.accounts[("in", "S")].agents["48900"] = []
+    store.load(state)
+    assert store.testers_body("in", "S", "48900") == b"[]"
 
 
 def test_tombstones_are_per_pod_and_sid(store: Store, sample_testers: list[dict[str, Any]]) -> None:
