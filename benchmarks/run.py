@@ -77,13 +77,26 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def _start(cmd: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+def _start(cmd: list[str], tree: Path = ROOT) -> subprocess.Popen[bytes]:
+    """`tree`: the checkout whose code runs (another one's packages first on the path)."""
+    env = None if tree == ROOT else {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.Popen(
+        cmd, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
 
 
 def start_mock(port: int, extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
     """The server `make run` starts (2 workers, SQLite, journal on)."""
     return _start([sys.executable, "-m", "mock_server", "--port", str(port), *extra])
+
+
+def baseline_starter(tree: Path) -> Callable[[int], subprocess.Popen[bytes]]:
+    """The server `make run` starts, from an earlier checkout (`--baseline`), in this venv."""
+
+    def start(port: int) -> subprocess.Popen[bytes]:
+        return _start([sys.executable, "-m", "mock_server", "--port", str(port)], tree)
+
+    return start
 
 
 def start_ceiling(port: int) -> subprocess.Popen[bytes]:
@@ -220,14 +233,16 @@ def _interleaved(
     return results
 
 
-def throughput(seconds: float, rounds: int, script: Path, scratch: Path) -> dict[str, Any]:
+def throughput(seconds: float, rounds: int, script: Path, scratch: Path, baseline: Path | None) -> dict[str, Any]:
     """Figures 1 and 2, GET testers at 1 / 8 / 64 connections: the mock, the ceilings and the
-    peers, in interleaved rounds."""
+    peers (and `--baseline`'s mock), in interleaved rounds."""
     targets: list[tuple[str, Callable[[int], subprocess.Popen[bytes]], str]] = [
         ("mock", start_mock, GET_PATH),
         ("ceiling", start_ceiling, GET_PATH),
         ("ceiling_rsgi", start_ceiling_rsgi, GET_PATH),
     ]
+    if baseline is not None:
+        targets.insert(1, ("baseline", baseline_starter(baseline), GET_PATH))
     skipped: dict[str, str] = {}
     for name, path, starter in PEERS:
         why = peer_missing(name)
@@ -305,7 +320,7 @@ def _real_delete(root: str, connections: int, seconds: float, folder: Path, head
     return point
 
 
-def delete_throughput(seconds: float, rounds: int, folder: Path) -> dict[str, Any]:
+def delete_throughput(seconds: float, rounds: int, folder: Path, baseline: Path | None) -> dict[str, Any]:
     """Figure 1 for DELETE: the mock against the ceiling.
 
     Two loads: `DELETE` twice per agent (200, then 400) at 1 / 8 / 64 connections, once; and the
@@ -320,9 +335,11 @@ def delete_throughput(seconds: float, rounds: int, folder: Path) -> dict[str, An
         ("ceiling", start_ceiling, "/"),
         ("ceiling_rsgi", start_ceiling_rsgi, "/"),
     ]
+    if baseline is not None:
+        starters.insert(1, ("baseline", baseline_starter(baseline), "/"))
 
     def reset(name: str, root: str) -> None:
-        if name == "mock":
+        if name in ("mock", "baseline"):
             httpx.post(f"{root}/__mock/reset", json={}, timeout=10).raise_for_status()
 
     def real_script(_name: str, connections: int) -> Path:
@@ -350,24 +367,36 @@ def delete_throughput(seconds: float, rounds: int, folder: Path) -> dict[str, An
                     raise RuntimeError(f"the real-DELETE script printed no count of non-200 answers ({name}, {c})")
     real["ratio_mock_to_ceiling"] = _ratios(real, "mock", "ceiling", REAL_DELETE_CONNECTIONS)
     real["ratio_mock_to_ceiling_rsgi"] = _ratios(real, "mock", "ceiling_rsgi", REAL_DELETE_CONNECTIONS)
+    if baseline is not None:
+        real["ratio_mock_to_baseline"] = _ratios(real, "mock", "baseline", REAL_DELETE_CONNECTIONS)
     real["mock_non_200"] = sum(p[str(c)]["non_200"] for p in real["mock"]["rounds"] for c in REAL_DELETE_CONNECTIONS)
     results["real_delete"] = real
     return results
 
 
-def cold_start(runs: int = 5) -> dict[str, Any]:
-    """Figure 3: process start to the first 200 of GET testers, median of `runs`."""
-    times = []
+def cold_start(runs: int = 5, baseline: Path | None = None) -> dict[str, Any]:
+    """Figure 3: process start to the first 200 of GET testers, median of `runs` (with
+    `--baseline`, its starts alternate with the mock's)."""
+    starters: dict[str, Callable[[int], subprocess.Popen[bytes]]] = {"mock": start_mock}
+    if baseline is not None:
+        starters["baseline"] = baseline_starter(baseline)
+    times: dict[str, list[float]] = {name: [] for name in starters}
     for _ in range(runs):
-        port = _free_port()
-        started = time.perf_counter()
-        proc = start_mock(port)
-        try:
-            _wait_for(f"http://127.0.0.1:{port}{GET_PATH}", headers=HEADERS)
-            times.append(time.perf_counter() - started)
-        finally:
-            _stop(proc)
-    return {"median_s": round(statistics.median(times), 3), "runs_s": [round(t, 3) for t in times]}
+        for name, start in starters.items():
+            port = _free_port()
+            started = time.perf_counter()
+            proc = start(port)
+            try:
+                _wait_for(f"http://127.0.0.1:{port}{GET_PATH}", headers=HEADERS)
+                times[name].append(time.perf_counter() - started)
+            finally:
+                _stop(proc)
+    out: dict[str, Any] = {"median_s": round(statistics.median(times["mock"]), 3)}
+    out["runs_s"] = [round(t, 3) for t in times["mock"]]
+    if baseline is not None:
+        out["baseline_median_s"] = round(statistics.median(times["baseline"]), 3)
+        out["baseline_runs_s"] = [round(t, 3) for t in times["baseline"]]
+    return out
 
 
 def in_process(calls: int, rounds: int) -> dict[str, Any]:
@@ -617,7 +646,7 @@ def summary(figures: dict[str, Any]) -> str:
                 ),
             ]
         )
-        for name in ("mock", "ceiling", "ceiling_rsgi"):
+        for name in [n for n in ("mock", "baseline", "ceiling", "ceiling_rsgi") if n in real]:
             rows.append(
                 [
                     f"{name}, real DELETE, req/s",
@@ -649,6 +678,8 @@ def summary(figures: dict[str, Any]) -> str:
     cold = figures.get("cold_start") or {}
     if "median_s" in cold:
         lines.append(f"Cold start (process start to first 200): median {cold['median_s']} s of {cold['runs_s']}")
+        if "baseline_median_s" in cold:
+            lines.append(f"  baseline: median {cold['baseline_median_s']} s of {cold['baseline_runs_s']}")
     return "\n".join(lines)
 
 
@@ -712,6 +743,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration per point (default 5)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3; a goal holds in all)")
     parser.add_argument("--quick", action="store_true", help="short runs, to check the runner itself")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="an earlier checkout (git worktree add DIR v0.4.0), its mock measured beside this one",
+    )
     parser.add_argument("--skip-make-test", action="store_true", help="leave out figure 7 (`make test` wall time)")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -735,9 +771,17 @@ def main(argv: list[str] | None = None) -> int:
             "rounds": rounds,
         }
         steps: list[tuple[str, str, Callable[[], dict[str, Any]]]] = [
-            ("throughput_get_testers", "GET testers throughput", lambda: throughput(seconds, rounds, script, scratch)),
-            ("throughput_delete_agent", "DELETE agent throughput", lambda: delete_throughput(seconds, rounds, scratch)),
-            ("cold_start", "cold start", lambda: cold_start(3 if args.quick else 5)),
+            (
+                "throughput_get_testers",
+                "GET testers throughput",
+                lambda: throughput(seconds, rounds, script, scratch, args.baseline),
+            ),
+            (
+                "throughput_delete_agent",
+                "DELETE agent throughput",
+                lambda: delete_throughput(seconds, rounds, scratch, args.baseline),
+            ),
+            ("cold_start", "cold start", lambda: cold_start(3 if args.quick else 5, args.baseline)),
             ("in_process", f"in-process client, {calls} calls", lambda: in_process(calls, rounds)),
             ("client_overhead", f"client overhead, {calls} calls", lambda: client_overhead(calls)),
             ("memory", f"memory over {checkpoints[-1]} requests", lambda: memory(script, checkpoints)),
