@@ -313,42 +313,28 @@ class Proxy:
         if not self.journal:
             return
         try:
-            self._write_journal(method, path, pod, verdict, key, status, source, elapsed_ms, upstream)
+            self.store.record(
+                {
+                    "time": now_iso(),
+                    "pod": pod,
+                    "method": method,
+                    "path": path,
+                    "operation": verdict.operation,
+                    "canonical": verdict.canonical,
+                    "sid": verdict.params.get("sid"),
+                    "agent_number": verdict.params.get("agent_number"),
+                    "api_key": key_fingerprint(key),
+                    "status": status,
+                    "example": verdict.example,
+                    "source": source,
+                    "violations": [v.token() for v in verdict.violations],
+                    "layout": verdict.layout,
+                    "elapsed_ms": round(elapsed_ms, 1),
+                    "upstream": _shown(upstream),
+                }
+            )
         except StoreUnavailable as exc:
             log.warning("mock_server: proxy: %s %s not journalled: %s", method, path, exc)
-
-    def _write_journal(
-        self,
-        method: str,
-        path: str,
-        pod: Pod,
-        verdict: Verdict,
-        key: str | None,
-        status: int,
-        source: str,
-        elapsed_ms: float,
-        upstream: httpx.URL,
-    ) -> None:
-        self.store.record(
-            {
-                "time": now_iso(),
-                "pod": pod,
-                "method": method,
-                "path": path,
-                "operation": verdict.operation,
-                "canonical": verdict.canonical,
-                "sid": verdict.params.get("sid"),
-                "agent_number": verdict.params.get("agent_number"),
-                "api_key": key_fingerprint(key),
-                "status": status,
-                "example": verdict.example,
-                "source": source,
-                "violations": [v.token() for v in verdict.violations],
-                "layout": verdict.layout,
-                "elapsed_ms": round(elapsed_ms, 1),
-                "upstream": _shown(upstream),
-            }
-        )
 
     def _record(
         self,
