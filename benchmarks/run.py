@@ -17,7 +17,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import httpx
 
 from benchmarks.peers import PEERS
 from benchmarks.peers import missing as peer_missing
-from mock_server.testing import group_rss_kib
+from mock_server.testing import free_port, group_rss_kib
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -46,12 +45,6 @@ RSGI_OPTIONS = ["--interface", "rsgi", "--workers", "2", "--loop", "uvloop", "--
 def progress(line: str) -> None:
     """A line on stderr, flushed at once: the run takes minutes, and stdout is its report."""
     print(f"benchmarks: {line}", file=sys.stderr, flush=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_for(url: str, timeout: float = 20.0, headers: dict[str, str] | None = None) -> float:
@@ -205,7 +198,7 @@ def _interleaved(
     results: dict[str, Any] = {}
     try:
         for name, start, path in starters:
-            port = _free_port()
+            port = free_port()
             started = time.perf_counter()
             procs[name] = start(port)
             roots[name] = f"http://127.0.0.1:{port}"
@@ -383,7 +376,7 @@ def cold_start(runs: int = 5, baseline: Path | None = None) -> dict[str, Any]:
     times: dict[str, list[float]] = {name: [] for name in starters}
     for _ in range(runs):
         for name, start in starters.items():
-            port = _free_port()
+            port = free_port()
             started = time.perf_counter()
             proc = start(port)
             try:
@@ -483,7 +476,7 @@ def client_overhead(calls: int) -> dict[str, Any]:
     """Figure 5: the facade against raw httpx, same server, sequential requests."""
     from kaleyra_rcs import KaleyraRCS
 
-    port = _free_port()
+    port = free_port()
     proc = start_mock(port, ("--workers", "1"))
     try:
         base = f"http://127.0.0.1:{port}/in"
@@ -508,7 +501,7 @@ def client_overhead(calls: int) -> dict[str, Any]:
 
 def memory(script: Path, checkpoints: tuple[int, ...]) -> dict[str, Any]:
     """Figure 6: the server's RSS after N requests with the journal on (it is bounded)."""
-    port = _free_port()
+    port = free_port()
     proc = start_mock(port)
     url = f"http://127.0.0.1:{port}{GET_PATH}"
     out: dict[str, Any] = {}

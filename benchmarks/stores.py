@@ -22,12 +22,9 @@ import argparse
 import functools
 import json
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +35,6 @@ from benchmarks.run import (
     CONNECTIONS,
     GET_PATH,
     HEADERS,
-    _free_port,
     _real_delete,
     _stop,
     _wait_for,
@@ -48,32 +44,11 @@ from benchmarks.run import (
     start_mock,
     wrk,
 )
+from mock_server.testing import RedisServer, free_port
 
 __all__ = ["SETUPS", "main", "measure_stores", "table"]
 
 SETUPS = ("sqlite", "redis_1_replica", "redis_2_replicas")
-
-
-def _start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    executable = shutil.which("redis-server")
-    if executable is None:
-        raise RuntimeError("redis-server is missing: apt-get install redis-server (Debian)")
-    port = _free_port()
-    command = [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    proc = subprocess.Popen(
-        [*command, "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return proc, f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            time.sleep(0.02)
-    _stop(proc)
-    raise RuntimeError("redis-server did not answer")
 
 
 def _together(jobs: Sequence[Callable[[], dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -122,7 +97,7 @@ def _measure_setup(
     try:
         roots = []
         for args in extra:
-            port = _free_port()
+            port = free_port()
             procs.append(start_mock(port, args))
             roots.append(f"http://127.0.0.1:{port}")
         for root in roots:
@@ -168,7 +143,8 @@ def measure_stores(wrk_seconds: float, connections: Sequence[int] = CONNECTIONS)
         raise RuntimeError("wrk is missing: apt-get install wrk (Debian)")
     with tempfile.TemporaryDirectory(prefix="kaleyra-bench-stores-") as tmp:
         scratch = Path(tmp)
-        redis, url = _start_redis(scratch)
+        redis = RedisServer(scratch / "redis").start()
+        url = redis.url
         try:
             setups: dict[str, list[tuple[str, ...]]] = {
                 "sqlite": [()],
@@ -179,7 +155,7 @@ def measure_stores(wrk_seconds: float, connections: Sequence[int] = CONNECTIONS)
                 name: _measure_setup(name, extra, wrk_seconds, connections, scratch) for name, extra in setups.items()
             }
         finally:
-            _stop(redis)
+            redis.stop()
     results["settings"] = {
         "seconds_per_point": max(1, round(wrk_seconds)),
         "connections": list(connections),

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import socket
 import ssl
 import time
 from collections.abc import Iterator
@@ -12,18 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mock_server.testing import free_port
 from tests.proxy._gateway import Gateway, Silent
 from tests.proxy._support import HEADERS, SID, Running, journal, running
 
 pytestmark = pytest.mark.server
 
 TESTERS = f"/v1/{SID}/rcs/agent/testersbyagent?agent_number=48900"
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +31,7 @@ def silent() -> Iterator[Silent]:
 def proxy(silent: Silent, folder: Path) -> Iterator[Running]:
     """IN goes to a closed port, NA to an upstream that never answers."""
     args = ["--workers", "1", "--upstream-timeout", "1"]
-    args += ["--upstream", f"in=http://127.0.0.1:{_closed_port()}", "--upstream", f"na={silent.url}"]
+    args += ["--upstream", f"in=http://127.0.0.1:{free_port()}", "--upstream", f"na={silent.url}"]  # in: closed
     with running(args, folder, "failing") as server:
         yield server
 
