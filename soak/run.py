@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import os
 import random
@@ -22,6 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -338,6 +340,35 @@ def state_churn(seconds: float) -> dict[str, Any]:
 # -- 6. shutdown and persistence ---------------------------------------------------------------------------
 
 
+def _keep_alive(
+    host: str, port: int, done: threading.Event, step: Callable[[HTTPConnection, Counter[str]], None]
+) -> Counter[str]:
+    """`step` (a few requests, counting what they got) again and again on one keep-alive connection
+    until `done`: an answer cut short counts as torn; a refused request, by its error, and the
+    connection is opened again."""
+    local: Counter[str] = Counter()
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    while not done.is_set():
+        try:
+            step(conn, local)
+        except http.client.IncompleteRead:
+            local["torn"] += 1
+        except (OSError, http.client.HTTPException) as exc:
+            local[f"refused:{type(exc).__name__}"] += 1
+            conn.close()
+            time.sleep(0.01)
+            conn = http.client.HTTPConnection(host, port, timeout=10)
+    conn.close()
+    return local
+
+
+def _get_testers(conn: HTTPConnection, local: Counter[str]) -> None:
+    conn.request("GET", GET, headers=HEADERS)
+    response = conn.getresponse()
+    body = response.read()
+    local["answered" if response.status == 200 and body.startswith(b"[") else "wrong"] += 1
+
+
 def sigterm_under_load(after_s: float = 1.5, threads: int = 8) -> dict[str, Any]:
     """SIGTERM while keep-alive clients hammer the server: it exits 0 within a few seconds, and every
     request either got a whole answer or a clean refusal (never a torn response)."""
@@ -348,22 +379,7 @@ def sigterm_under_load(after_s: float = 1.5, threads: int = 8) -> dict[str, Any]
     done = threading.Event()
 
     def hammer() -> None:
-        local: Counter[str] = Counter()
-        conn = http.client.HTTPConnection(host, port, timeout=10)
-        while not done.is_set():
-            try:
-                conn.request("GET", GET, headers=HEADERS)
-                response = conn.getresponse()
-                body = response.read()
-                local["answered" if response.status == 200 and body.startswith(b"[") else "wrong"] += 1
-            except http.client.IncompleteRead:
-                local["torn"] += 1
-            except (OSError, http.client.HTTPException) as exc:
-                local[f"refused:{type(exc).__name__}"] += 1
-                conn.close()
-                time.sleep(0.01)
-                conn = http.client.HTTPConnection(host, port, timeout=10)
-        conn.close()
+        local = _keep_alive(host, port, done, _get_testers)
         with lock:
             outcomes.update(local)
 
@@ -429,34 +445,22 @@ def _stop_once(command: list[str], how: str, in_flight: bool, state: Path) -> di
     lock = threading.Lock()
 
     def hammer(n: int) -> None:
-        local: Counter[str] = Counter()
         mine: list[str] = []
-        conn = http.client.HTTPConnection(host, port, timeout=10)
-        i = 0
-        while not done.is_set():
-            sid = f"STOP{n}X{i}"
-            i += 1
-            try:
-                conn.request("GET", GET, headers=HEADERS)
-                response = conn.getresponse()
-                body = response.read()
-                local["answered" if response.status == 200 and body.startswith(b"[") else "wrong"] += 1
-                conn.request("DELETE", f"/in/v1/{sid}/rcs/agent/48400", headers=HEADERS)
-                response = conn.getresponse()
-                response.read()
-                if response.getheader("X-Mock-Example") == "agent_deleted":
-                    mine.append(sid)
-                    local["answered"] += 1
-                else:
-                    local["wrong"] += 1
-            except http.client.IncompleteRead:
-                local["torn"] += 1
-            except (OSError, http.client.HTTPException):
-                local["refused"] += 1
-                conn.close()
-                time.sleep(0.01)
-                conn = http.client.HTTPConnection(host, port, timeout=10)
-        conn.close()
+        sids = (f"STOP{n}X{i}" for i in itertools.count())
+
+        def get_then_delete(conn: HTTPConnection, local: Counter[str]) -> None:
+            _get_testers(conn, local)
+            sid = next(sids)
+            conn.request("DELETE", f"/in/v1/{sid}/rcs/agent/48400", headers=HEADERS)
+            response = conn.getresponse()
+            response.read()
+            if response.getheader("X-Mock-Example") == "agent_deleted":
+                mine.append(sid)
+                local["answered"] += 1
+            else:
+                local["wrong"] += 1
+
+        local = _keep_alive(host, port, done, get_then_delete)
         with lock:
             outcomes.update(local)
             deleted.extend(mine)
