@@ -437,7 +437,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(lines), flush=True)
 
         settings = WorkerSettings(
-            db_path=store_path(url) or "",
             store_url=url,
             store_prefix=args.store_prefix,
             replica=f"{host}:{port}",

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from ._redis import RedisStore
+from ._redis import SCHEMES, RedisStore
 from ._sqlite import SqliteStore
 from ._state import StateData
 from ._store import DEFAULT_JOURNAL_LIMIT, MemoryStore, Store
 
-__all__ = ["SHARED_SCHEMES", "open_store", "sqlite_url", "store_path"]
-
-SHARED_SCHEMES = ("redis", "rediss", "valkey", "valkeys")
+__all__ = ["open_store", "sqlite_url", "store_path"]
 
 
 def sqlite_url(path: str) -> str:
@@ -45,7 +43,7 @@ def open_store(
         store: Store = SqliteStore(path, journal_limit=journal_limit, seed=seed)
         return store
     scheme = urlsplit(url).scheme
-    if scheme in SHARED_SCHEMES:
+    if scheme in SCHEMES:
         return RedisStore(url, journal_limit, prefix=prefix, seed=seed, replica=replica)
     if url in ("memory:", "memory://"):
         memory: Store = MemoryStore(seed, journal_limit=journal_limit)

@@ -53,11 +53,13 @@ from ._store import (
     unlisted_account,
 )
 
-__all__ = ["DEFAULT_PREFIX", "RedisStore", "redis_url_parts"]
+__all__ = ["DEFAULT_PREFIX", "SCHEMES", "RedisStore", "redis_url_parts"]
 
 T = TypeVar("T")
 
 DEFAULT_PREFIX = "kaleyra-mock"
+# The URL schemes of a Redis (or Valkey) server: valkey:// is an alias of redis://, valkeys:// of rediss://.
+SCHEMES = ("redis", "rediss", "valkey", "valkeys")
 _CACHE_LIMIT = 4096  # look-ups kept under one version; more, and the cache starts over
 _MISSING: Any = object()
 _HEARTBEAT_S = 1.0  # how often a replica says it is alive
@@ -140,7 +142,7 @@ def redis_url_parts(url: str, prefix: str | None = None) -> tuple[str, str]:
     """The URL the client connects to (without `?prefix=`), and the key prefix: `prefix` when
     given, else the URL's `?prefix=NAME`, else `kaleyra-mock`. ValueError for a bad URL."""
     parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss", "valkey", "valkeys") or not parts.hostname:
+    if parts.scheme not in SCHEMES or not parts.hostname:
         raise ValueError("a Redis store is redis://HOST:PORT/DB (or rediss://, valkey://)")
     try:
         parts.port  # noqa: B018 - a port that is no number raises here

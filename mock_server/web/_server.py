@@ -24,7 +24,6 @@ from ..core import (
     calibrate,
     load_observations,
     open_store,
-    sqlite_url,
 )
 from ._api import SpecRouter
 from ._app import DEFAULT_UPSTREAM_TIMEOUT, ProxySettings, create_app
@@ -42,10 +41,9 @@ DEFAULT_READ_TIMEOUT = 10.0
 class WorkerSettings:
     """All a worker needs, passed through the environment (workers are new processes)."""
 
-    db_path: str
+    # The store, as the command line named it (sqlite:///PATH, redis://HOST:PORT/DB).
+    store_url: str
     default_pod: str = "in"
-    # The store, as the command line named it (sqlite:///PATH, redis://...); db_path when None.
-    store_url: str | None = None
     store_prefix: str | None = None
     replica: str = ""  # host:port, how health names this replica (the worker's pid is added)
     strict_content_type: bool = False
@@ -93,7 +91,7 @@ class WorkerSettings:
 def worker_app() -> RsgiBridge:
     settings = WorkerSettings.from_env()
     store = open_store(
-        settings.store_url or sqlite_url(settings.db_path),
+        settings.store_url,
         journal_limit=settings.journal_limit,
         prefix=settings.store_prefix,
         replica=settings.replica or None,
