@@ -1,11 +1,12 @@
 """The store shared by every worker process of the server: one SQLite file in WAL mode.
 
 SQLite gives what the mock promises across processes without a server of its own:
-a delete seen by every later request whichever worker serves it (each request asks
-`PRAGMA data_version` once, and a worker keeps what it read until another connection
-commits), exactly one success for concurrent deletes (a row delete or a tombstone insert
-in one `BEGIN IMMEDIATE` transaction), and a `--state` file that a kill -9 leaves at the
-old or the new state, never half-written. The journal is beside it (`_journal.py`).
+a delete seen by every later request whichever worker serves it (a worker keeps what it
+read until another connection commits: the change counter beside the file says when one
+may have, `_changes.py`, and then `PRAGMA data_version` whether one did), exactly one
+success for concurrent deletes (a row delete or a tombstone insert in one `BEGIN IMMEDIATE`
+transaction), and a `--state` file that a kill -9 leaves at the old or the new state, never
+half-written. The journal is beside it (`_journal.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ._changes import ChangeCounter
 from ._journal import FileJournal
 from ._spec import encode_json
 from ._state import AccountData, StateData
@@ -41,6 +43,7 @@ __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
 
+_BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another (SQLite's busy_timeout, and the counter's)
 _CACHE_LIMIT = 4096  # look-ups kept between two state changes; more, and the cache starts over
 _MISSING: Any = object()
 _CONTROL = ("control",)
@@ -90,11 +93,13 @@ class SqliteStore:
         self._epochs = itertools.count(1)
         self._reads: tuple[int, dict[tuple[str, ...], Any]] = (0, {})  # (epoch, look-ups)
         self._control: Control | None = None  # the last one read, reused while `generation` holds
+        # Beside the file, for every name of it: never `<db>-journal`, SQLite's hot rollback journal.
+        self._changes = ChangeCounter(self._beside(".changes"), _BUSY_TIMEOUT_S)
         db = self._db()
-        db.executescript(_SCHEMA)
-        db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
-        # One journal for every name of the file; never `<db>-journal`, SQLite's hot rollback journal.
-        self._journal = FileJournal(os.path.realpath(self.path) + ".journal.d", journal_limit)
+        with self._changes.writing():
+            db.executescript(_SCHEMA)
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+        self._journal = FileJournal(self._beside(".journal.d"), journal_limit)
         _STORES.add(self)
         if seed is not None and not self.is_initialized():
             self.set_seed(seed)
@@ -102,12 +107,15 @@ class SqliteStore:
 
     # -- connections -------------------------------------------------------------
 
+    def _beside(self, suffix: str) -> str:
+        return os.path.realpath(self.path) + suffix
+
     def _db(self) -> sqlite3.Connection:
         """One connection per thread; a forked child starts with none (`_forked`)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             # busy_timeout: a writer that meets another waits for it (BEGIN IMMEDIATE queues writers).
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
             # WAL is a property of the file: set once. Asking for it again on every new connection
             # fails at once with "database is locked" while another connection reads.
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
@@ -119,29 +127,35 @@ class SqliteStore:
             # delete in a thousand for 8 ms (ARCHITECTURE.md, "Choices").
             conn.execute("PRAGMA synchronous=OFF")
             self._local.conn = conn
-            self._local.version = conn.cursor()  # kept: saves a cursor per request in control()
-            self._local.seen = None
+            self._local.version = conn.cursor()  # kept: saves a cursor per control() that asks
+            self._local.seen = None  # the data_version this thread's connection gave last
+            self._local.changes = None  # the change counter when this thread last asked it
         return conn
 
     def _forked(self) -> None:
-        """sqlite3 connections survive no fork, and the parent's journal slot stays the parent's."""
+        """sqlite3 connections survive no fork, and the parent's journal slot and its flock on the
+        change counter stay the parent's."""
         self._local = threading.local()
         self._invalidate()
         self._journal.forget()
+        self._changes.close()
+        self._changes = ChangeCounter(self._beside(".changes"), _BUSY_TIMEOUT_S)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """Every write of the store: inside the change counter's turn, so readers hear of it."""
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:  # a failed COMMIT may leave it open: never keep the lock
-                db.execute("ROLLBACK")
-            raise
-        finally:
-            self._invalidate()  # data_version tells only of other connections' commits
+        with self._changes.writing():
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:  # a failed COMMIT may leave it open: never keep the lock
+                    db.execute("ROLLBACK")
+                raise
+            finally:
+                self._invalidate()  # data_version tells only of other connections' commits
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -164,6 +178,7 @@ class SqliteStore:
 
     def close(self) -> None:
         self._journal.close()
+        self._changes.close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -186,9 +201,10 @@ class SqliteStore:
     # -- the hot path --------------------------------------------------------------
 
     # What this process read is kept under an epoch, which moves on when this thread's connection
-    # reports another connection's commit (PRAGMA data_version, asked once per request, in
-    # control()) and after every commit of this store's own. A look-up is kept only under the
-    # epoch its read began in, so nothing read before a change is ever kept after it.
+    # reports another connection's commit (PRAGMA data_version, asked in control() whenever the
+    # change counter moved or a writer is inside) and after every commit of this store's own. A
+    # look-up is kept only under the epoch its read began in, so nothing read before a change is
+    # ever kept after it.
 
     def _invalidate(self) -> None:
         self._reads = (next(self._epochs), {})
@@ -206,11 +222,14 @@ class SqliteStore:
         local = self._local
         if getattr(local, "conn", None) is None:
             self._db()
-        local.version.execute("PRAGMA data_version")
-        version = local.version.fetchone()[0]
-        if version != local.seen:
-            local.seen = version
-            self._invalidate()
+        changes = self._changes.read()  # before SQLite is asked: a writer after this moves it
+        if changes & 1 or changes != local.changes:  # a writer is inside, or one began since
+            local.changes = changes
+            local.version.execute("PRAGMA data_version")
+            version = local.version.fetchone()[0]
+            if version != local.seen:
+                local.seen = version
+                self._invalidate()
         return self._kept_control()
 
     def _kept_control(self) -> Control:

@@ -1,11 +1,13 @@
 """SqliteStore's journal (mock_server/core/_journal.py): one append-only file per writer, written
 before the answer leaves, merged on read. What a client was answered is in the journal it reads
 next, whichever worker served either request, with nothing to wait for. And the look-ups a worker
-keeps follow every commit of another (PRAGMA data_version). The cross-process store contract is in
-tests/store/test_store.py; here are the files' own rules and the real server."""
+keeps follow every commit of another (the change counter, then PRAGMA data_version). The
+cross-process store contract is in tests/store/test_store.py; here are the files' own rules and the
+real server."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -152,20 +154,27 @@ def test_journal__no_file_is_named_like_a_rollback_journal(tmp_path: Path) -> No
 # -- the look-ups kept between changes ------------------------------------------------------------
 
 
-def test_sqlite_store__a_get_on_unchanged_state_runs_one_statement(tmp_path: Path) -> None:
-    """PRAGMA data_version, in control(); the account and the body come from what was kept."""
+def _statements(store: SqliteStore) -> list[str]:
+    """The SQL this thread's connection of `store` runs from now on."""
+    statements: list[str] = []
+    store._db().set_trace_callback(statements.append)
+    return statements
+
+
+def test_sqlite_store__a_get_on_unchanged_state_runs_no_statement(tmp_path: Path) -> None:
+    """The change counter says nothing changed: control(), the account and the body all come
+    from what was kept, with no statement at all."""
     store = SqliteStore(tmp_path / "state.sqlite3", seed=SEED)
     try:
         store.control()
         store.account("in", "S")
         store.testers_body("in", "S", "48900")
-        statements: list[str] = []
-        store._db().set_trace_callback(statements.append)
+        statements = _statements(store)
         for _ in range(3):
             store.control()
             assert store.account("in", "S") is not None
             assert store.testers_body("in", "S", "48900") is not None
-        assert statements == ["PRAGMA data_version"] * 3
+        assert statements == []
         store.delete_agent("in", "S", "48900")  # its own commit: data_version does not tell of it
         statements.clear()
         store.control()
@@ -173,6 +182,79 @@ def test_sqlite_store__a_get_on_unchanged_state_runs_one_statement(tmp_path: Pat
         assert len(statements) > 1
     finally:
         store.close()
+
+
+def test_sqlite_store__another_connections_commit_is_asked_of_sqlite_once(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store, other = SqliteStore(path, seed=SEED), SqliteStore(path)
+    try:
+        store.control()
+        assert store.testers_body("in", "S", "48900") is not None
+        statements = _statements(store)
+        assert other.delete_agent("in", "S", "48900")
+        store.control()
+        assert statements[0] == "PRAGMA data_version"
+        assert store.testers_body("in", "S", "48900") is None
+        statements.clear()
+        store.control()  # the counter has not moved since: nothing asked
+        assert store.testers_body("in", "S", "48900") is None
+        assert statements == []
+    finally:
+        store.close()
+        other.close()
+
+
+def test_sqlite_store__a_writer_that_died_inside_its_transaction_leaves_readers_asking(tmp_path: Path) -> None:
+    """The counter stays odd when a writer is killed between making it odd and even (here: its
+    commit went through, its last step never ran): readers then ask SQLite on every request and
+    see that commit, until the next writer makes the counter even again."""
+    path = tmp_path / "state.sqlite3"
+    store, other = SqliteStore(path, seed=SEED), SqliteStore(path)
+    try:
+        store.control()
+        assert store.testers_body("in", "S", "48900") is not None
+        counter = other._changes
+        counter._value[0] |= 1  # what `writing()` does first; the kill comes before its last step
+        db = other._db()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO deleted_default VALUES ('in', 'S', '48900')")
+        db.execute("COMMIT")
+        statements = _statements(store)
+        for _ in range(3):
+            store.control()
+            assert store.testers_body("in", "S", "48900") is None
+        assert statements.count("PRAGMA data_version") == 3
+        assert other.delete_agent("in", "S", "48400")  # the next writer
+        assert counter.read() % 2 == 0
+        store.control()
+        assert store.testers_body("in", "S", "48400") is None
+        statements.clear()
+        store.control()
+        assert statements == []
+    finally:
+        store.close()
+        other.close()
+
+
+def test_sqlite_store__the_change_counter_is_even_and_grown_after_every_write(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store = SqliteStore(path, seed=SEED)
+    try:
+        before = store._changes.read()
+        assert before % 2 == 0
+        assert store.delete_agent("in", "S", "48900")
+        assert not store.delete_agent("in", "S", "48900")  # a write that changed nothing still counts
+        with contextlib.suppress(RuntimeError):
+            store.mutate(_fail)  # a write that rolled back: even again, and moved
+        after = store._changes.read()
+        assert after % 2 == 0 and after >= before + 6
+        assert Path(os.path.realpath(path) + ".changes").stat().st_size == 8
+    finally:
+        store.close()
+
+
+def _fail(state: StateData) -> None:
+    raise RuntimeError("refused")
 
 
 def test_sqlite_store__the_look_up_cache_is_bounded(tmp_path: Path) -> None:
