@@ -60,7 +60,7 @@ class MockConfig:
     calibration: Calibration | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: built once or twice a request, at half the cost
 class ApiRequest:
     """One API request as the web layer read it; the engine reads nothing else."""
 
@@ -78,7 +78,7 @@ class ApiRequest:
     content_encoding: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ApiResponse:
     status: int
     body: bytes
@@ -544,21 +544,20 @@ class Engine:
     ) -> None:
         if not self.config.journal:
             return
-        self.store.record(
-            {
-                "time": self._now(),
-                "pod": pod,
-                "method": method,
-                "path": path,
-                "operation": op.operation_id if op else None,
-                "canonical": op.canonical if op else None,
-                "sid": sid,
-                "agent_number": agent,
-                "api_key": None if not api_key else "sha256:" + self._hash(api_key)[:8],
-                "status": response.status,
-                "example": response.example,
-                "source": response.source,
-                **({"cassette": cassette} if cassette is not None else {}),  # a replayed answer's FILE:LINE
-            },
-            checked=checked,
-        )
+        entry = {
+            "time": self._now(),
+            "pod": pod,
+            "method": method,
+            "path": path,
+            "operation": op.operation_id if op else None,
+            "canonical": op.canonical if op else None,
+            "sid": sid,
+            "agent_number": agent,
+            "api_key": None if not api_key else "sha256:" + self._hash(api_key)[:8],
+            "status": response.status,
+            "example": response.example,
+            "source": response.source,
+        }
+        if cassette is not None:
+            entry["cassette"] = cassette  # a replayed answer's FILE:LINE
+        self.store.record(entry, checked=checked)

@@ -52,7 +52,7 @@ class StaleRead(Exception):
     on since: nothing was written, and the engine decides again on a fresh read."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AccountInfo:
     sid: str
     explicit: bool
