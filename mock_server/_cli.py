@@ -360,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:  # read once here, for one clear line and exit 2; each worker reads them again itself
         replay = ReplayIndex.load(replay_paths) if replay_paths else None
         calibration = (
-            calibrate(spec, load_observations(calibrate_paths), SpecRouter(spec).route) if calibrate_paths else None
+            calibrate(spec, load_observations(calibrate_paths), SpecRouter.of(spec).route) if calibrate_paths else None
         )
     except CassetteError as exc:
         print(f"kaleyra-mock: cannot read cassette {exc}", file=err)

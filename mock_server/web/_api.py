@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -108,7 +109,16 @@ def _converter(regex: str) -> type[BaseConverter]:
 class SpecRouter:
     """The spec's paths as one werkzeug `Map`: what routes the API, and what names the operation
     of a request answered elsewhere (the proxy's verdicts, a calibration's observations), so no
-    path is ever routed two ways."""
+    path is ever routed two ways. `SpecRouter.of(spec)` builds one per spec and process: it
+    depends on nothing else, and building it was half of `create_app` (werkzeug compiles
+    each rule)."""
+
+    @classmethod
+    def of(cls, spec: SpecIndex) -> SpecRouter:
+        router = _ROUTERS.get(spec)
+        if router is None:
+            router = _ROUTERS[spec] = cls(spec)
+        return router
 
     def __init__(self, spec: SpecIndex) -> None:
         self.spec = spec
@@ -141,6 +151,11 @@ class SpecRouter:
         return self.spec.operations[self.operations[rule]["GET" if method == "HEAD" else method]], params
 
 
+# One router per spec for as long as the spec lives (a test may load many); the router holds no
+# state of any mock, only the spec's routes and the matches of recent paths.
+_ROUTERS: weakref.WeakKeyDictionary[SpecIndex, SpecRouter] = weakref.WeakKeyDictionary()
+
+
 class ApiApp:
     """Every request that is not the control plane's. State lives in the engine passed in."""
 
@@ -149,7 +164,7 @@ class ApiApp:
         self.spec = spec
         self.default_pod = default_pod
         self.pod_hosts = spec.pod_hosts
-        self.router = SpecRouter(spec)
+        self.router = SpecRouter.of(spec)
         replay = engine.config.replay
         self.replayer = None if replay is None else Replayer(replay, engine.store)
 

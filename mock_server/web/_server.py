@@ -106,7 +106,7 @@ def worker_app() -> RsgiBridge:
         error_layout="error" if settings.error_layout == "error" else "data",
         replay=replay,
         replay_strict=settings.replay_strict,
-        calibration=None if observed is None else calibrate(spec, observed, SpecRouter(spec).route),
+        calibration=None if observed is None else calibrate(spec, observed, SpecRouter.of(spec).route),
     )
     app = create_app(
         store,
