@@ -26,10 +26,13 @@ import mmap
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["ChangeCounter"]
+from ._store import StoreUnavailable
+
+__all__ = ["ChangeCounter", "NoCounter"]
 
 _SIZE = 8
 # Waits between tries for the writers' turn: a transaction holds it for tens of µs, so the first
@@ -39,38 +42,54 @@ _LONGEST_WAIT_S = 0.001
 
 
 class ChangeCounter:
-    """The store's change counter: `read()` for readers, `writing()` around each transaction."""
+    """The store's change counter: `read()` for readers, `writing()` around each transaction.
+
+    Open until garbage-collected: a store may be closed and used again, as its connections are."""
 
     def __init__(self, path: str, timeout: float) -> None:
         self.path = path
         self.timeout = timeout
         self._lock = threading.Lock()
+        self._owner: int | None = None  # the thread inside `writing()`
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        if os.fstat(self._fd).st_size < _SIZE:  # new; a larger or concurrent one is never cut
-            os.ftruncate(self._fd, _SIZE)
-        self._map = mmap.mmap(self._fd, _SIZE)
-        self._value = memoryview(self._map).cast("Q")
+        try:
+            if os.fstat(self._fd).st_size < _SIZE:  # new; a larger or concurrent one is never cut
+                os.ftruncate(self._fd, _SIZE)
+            mapped = mmap.mmap(self._fd, _SIZE)
+        except BaseException:
+            os.close(self._fd)
+            raise
+        self._value = memoryview(mapped).cast("Q")
+        self._release = weakref.finalize(self, _release, self._value, mapped, self._fd)
 
     def read(self) -> int:
         return self._value[0]
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """Odd for the whole transaction, whatever it raises; even after it."""
-        with self._lock:
-            self._take_turn()
+        """Odd for the whole transaction, whatever it raises; even after it. The turn is waited
+        for at most `timeout` in all (then `StoreUnavailable`: 503, nothing written)."""
+        if self._owner == threading.get_ident():  # flock would let the same process in twice
+            raise RuntimeError("a write of the store inside another write of it, on one thread")
+        deadline = time.monotonic() + self.timeout
+        if not self._lock.acquire(timeout=self.timeout):
+            raise self._busy()
+        try:
+            self._owner = threading.get_ident()
             try:
+                self._take_turn(deadline)
                 self._value[0] |= 1
                 try:
                     yield
                 finally:
                     self._value[0] += 1
             finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                fcntl.flock(self._fd, fcntl.LOCK_UN)  # also after an interrupt mid-wait: never kept
+        finally:
+            self._owner = None
+            self._lock.release()
 
-    def _take_turn(self) -> None:
-        """flock, waiting at most `timeout` (SQLite's busy timeout), as BEGIN IMMEDIATE would."""
-        deadline = time.monotonic() + self.timeout
+    def _take_turn(self, deadline: float) -> None:
         wait = _FIRST_WAIT_S
         while True:
             try:
@@ -78,16 +97,40 @@ class ChangeCounter:
                 return
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise TimeoutError(f"{self.path}: another writer held the store for {self.timeout} s") from None
+                    raise self._busy() from None
                 time.sleep(wait)
                 wait = min(2 * wait, _LONGEST_WAIT_S)
 
+    def _busy(self) -> StoreUnavailable:
+        return StoreUnavailable(f"SQLite store: another writer held it for {self.timeout:g} s")
+
     def close(self) -> None:
-        """Also in a forked child, whose inherited descriptor shares the parent's flock (closing
-        it lets go of nothing the parent holds). A second call does nothing."""
-        if self._fd < 0:
-            return
-        self._value.release()
-        self._map.close()
-        os.close(self._fd)
-        self._fd = -1
+        """In a forked child, whose inherited descriptor shares the parent's flock: closing it
+        lets go of nothing the parent holds. A second call does nothing."""
+        self._release()
+
+
+def _release(value: memoryview, mapped: mmap.mmap, fd: int) -> None:
+    value.release()
+    mapped.close()
+    os.close(fd)
+
+
+class NoCounter:
+    """In a forked child that could not open the counter again (a descriptor limit, the file's
+    folder gone): readers always ask SQLite, and writes are refused, since the inherited flock
+    would not keep this process's writers apart from its parent's."""
+
+    def __init__(self, why: OSError) -> None:
+        self.why = why
+
+    def read(self) -> int:
+        return 1  # odd: always ask
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        raise StoreUnavailable(f"SQLite store: its change counter could not be opened in this process: {self.why}")
+        yield  # pragma: no cover - a generator, for contextmanager
+
+    def close(self) -> None:
+        pass

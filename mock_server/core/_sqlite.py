@@ -11,6 +11,7 @@ half-written. The journal is beside it (`_journal.py`).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -23,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ._changes import ChangeCounter
+from ._changes import ChangeCounter, NoCounter
 from ._journal import FileJournal
 from ._spec import encode_json
 from ._state import AccountData, StateData
@@ -73,7 +74,8 @@ _STORES: weakref.WeakSet[SqliteStore] = weakref.WeakSet()
 
 def _after_fork() -> None:
     for store in list(_STORES):
-        store._forked()
+        with contextlib.suppress(Exception):  # one store's trouble never leaves the others unreset
+            store._forked()
 
 
 os.register_at_fork(after_in_child=_after_fork)
@@ -94,7 +96,7 @@ class SqliteStore:
         self._reads: tuple[int, dict[tuple[str, ...], Any]] = (0, {})  # (epoch, look-ups)
         self._control: Control | None = None  # the last one read, reused while `generation` holds
         # Beside the file, for every name of it: never `<db>-journal`, SQLite's hot rollback journal.
-        self._changes = ChangeCounter(self._beside(".changes"), _BUSY_TIMEOUT_S)
+        self._changes: ChangeCounter | NoCounter = ChangeCounter(self._beside(".changes"), _BUSY_TIMEOUT_S)
         db = self._db()
         with self._changes.writing():
             db.executescript(_SCHEMA)
@@ -138,8 +140,13 @@ class SqliteStore:
         self._local = threading.local()
         self._invalidate()
         self._journal.forget()
-        self._changes.close()
-        self._changes = ChangeCounter(self._beside(".changes"), _BUSY_TIMEOUT_S)
+        inherited = self._changes
+        try:
+            self._changes = ChangeCounter(self._beside(".changes"), _BUSY_TIMEOUT_S)
+        except OSError as exc:
+            self._changes = NoCounter(exc)
+        finally:
+            inherited.close()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -177,8 +184,9 @@ class SqliteStore:
         return {}
 
     def close(self) -> None:
+        """This thread's connection and the journal slot; both open again if the store is used
+        again. The change counter stays mapped until the store is collected."""
         self._journal.close()
-        self._changes.close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -224,12 +232,12 @@ class SqliteStore:
             self._db()
         changes = self._changes.read()  # before SQLite is asked: a writer after this moves it
         if changes & 1 or changes != local.changes:  # a writer is inside, or one began since
-            local.changes = changes
             local.version.execute("PRAGMA data_version")
             version = local.version.fetchone()[0]
             if version != local.seen:
                 local.seen = version
                 self._invalidate()
+            local.changes = changes  # only once SQLite answered: a failed ask is asked again
         return self._kept_control()
 
     def _kept_control(self) -> Control:

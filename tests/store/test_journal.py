@@ -8,14 +8,20 @@ real server."""
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
+import signal
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from mock_server.core import SpecIndex, SqliteStore, StateData, default_seed_document, state_validator
+from mock_server.core import SpecIndex, SqliteStore, StateData, StoreUnavailable, default_seed_document, state_validator
+from mock_server.core._changes import ChangeCounter
 from mock_server.core._journal import FileJournal
 from mock_server.testing import start_server
 
@@ -193,7 +199,7 @@ def test_sqlite_store__another_connections_commit_is_asked_of_sqlite_once(tmp_pa
         statements = _statements(store)
         assert other.delete_agent("in", "S", "48900")
         store.control()
-        assert statements[0] == "PRAGMA data_version"
+        assert statements.count("PRAGMA data_version") == 1
         assert store.testers_body("in", "S", "48900") is None
         statements.clear()
         store.control()  # the counter has not moved since: nothing asked
@@ -250,6 +256,168 @@ def test_sqlite_store__the_change_counter_is_even_and_grown_after_every_write(tm
         assert after % 2 == 0 and after >= before + 6
         assert Path(os.path.realpath(path) + ".changes").stat().st_size == 8
     finally:
+        store.close()
+
+
+class _FailsOnce:
+    """A cursor whose next execute() raises, as a busy or broken database would."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self.cursor, self.failed = cursor, False
+
+    def execute(self, sql: str) -> sqlite3.Cursor:
+        if not self.failed:
+            self.failed = True
+            raise sqlite3.OperationalError("database is locked")
+        return self.cursor.execute(sql)
+
+    def fetchone(self) -> Any:
+        return self.cursor.fetchone()
+
+
+def test_sqlite_store__an_ask_of_sqlite_that_failed_is_asked_again(tmp_path: Path) -> None:
+    """The counter's value is taken as seen only once SQLite answered: else the failed request's
+    successors would skip asking and answer from before the change."""
+    path = tmp_path / "state.sqlite3"
+    store, other = SqliteStore(path, seed=SEED), SqliteStore(path)
+    try:
+        store.control()
+        assert store.testers_body("in", "S", "48900") is not None
+        assert other.delete_agent("in", "S", "48900")
+        real = store._local.version
+        store._local.version = _FailsOnce(real)
+        with pytest.raises(sqlite3.OperationalError):
+            store.control()
+        store.control()
+        assert store.testers_body("in", "S", "48900") is None
+    finally:
+        store.close()
+        other.close()
+
+
+def test_sqlite_store__a_write_inside_a_write_is_refused_at_once(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "state.sqlite3", seed=SEED)
+    try:
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="inside another write"):
+            store.mutate(lambda state: store.delete_agent("in", "S", "48900"))
+        assert time.monotonic() - started < 5
+        assert store._changes.read() % 2 == 0
+        assert store.delete_agent("in", "S", "48900")  # the store writes on
+    finally:
+        store.close()
+
+
+def test_sqlite_store__a_closed_store_is_used_again(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store, other = SqliteStore(path, seed=SEED), SqliteStore(path)
+    try:
+        store.control()
+        store.close()
+        assert other.delete_agent("in", "S", "48900")
+        store.control()
+        assert store.testers_body("in", "S", "48900") is None
+        assert store.delete_agent("in", "S", "48400")
+    finally:
+        store.close()
+        other.close()
+
+
+def test_change_counter__a_turn_held_past_the_timeout_is_store_unavailable(tmp_path: Path) -> None:
+    """Two processes' counters are two descriptors: modelled here by two objects on one file."""
+    path = str(tmp_path / "state.sqlite3.changes")
+    holder, waiter = ChangeCounter(path, 5.0), ChangeCounter(path, 0.2)
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder.writing():
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert inside.wait(10)
+        assert waiter.read() % 2 == 1  # a writer is inside: every reader asks SQLite
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="another writer held it"), waiter.writing():
+            pass
+        assert 0.15 < time.monotonic() - started < 3
+    finally:
+        leave.set()
+        thread.join(10)
+    with waiter.writing():  # the turn is free again
+        pass
+    assert waiter.read() % 2 == 0
+
+
+def _write_in_child(store: SqliteStore, done: Any) -> None:
+    started = time.monotonic()
+    store.delete_agent("in", "S", "48400")  # the store the child inherited (fork: not pickled)
+    done.put(time.monotonic() - started)
+
+
+def test_sqlite_store__a_forked_child_waits_for_its_parents_writer(tmp_path: Path) -> None:
+    """The child inherits the parent's descriptor, whose flock a parent thread holds: the child's
+    store opens its own, so its write waits for the parent's to end instead of joining it."""
+    path = tmp_path / "state.sqlite3"
+    store = SqliteStore(path, seed=SEED)
+    context = multiprocessing.get_context("fork")
+    done = context.Queue()
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store._changes.writing():
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert inside.wait(10)
+        child = context.Process(target=_write_in_child, args=(store, done))
+        child.start()
+        time.sleep(0.5)
+        leave.set()
+        thread.join(10)
+        waited = done.get(timeout=20)
+        child.join(10)
+        assert child.exitcode == 0
+        assert waited >= 0.4
+        store.control()
+        assert store.testers_body("in", "S", "48400") is None
+        assert store._changes.read() % 2 == 0
+    finally:
+        leave.set()
+        store.close()
+
+
+def _hold_and_wait(path: str, inside: Any) -> None:
+    store = SqliteStore(path)
+    with store._changes.writing():
+        inside.set()
+        time.sleep(60)  # killed here
+
+
+def test_sqlite_store__a_writer_killed_inside_its_turn_lets_go_of_it(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store = SqliteStore(path, seed=SEED)
+    context = multiprocessing.get_context("spawn")
+    inside = context.Event()
+    child = context.Process(target=_hold_and_wait, args=(str(path), inside))
+    child.start()
+    try:
+        assert inside.wait(30)
+        assert store._changes.read() % 2 == 1
+        os.kill(child.pid or 0, signal.SIGKILL)
+        child.join(10)
+        started = time.monotonic()
+        assert store.delete_agent("in", "S", "48400")
+        assert time.monotonic() - started < 5  # the kernel let go of the turn with the process
+        assert store._changes.read() % 2 == 0
+    finally:
+        if child.is_alive():
+            child.kill()
         store.close()
 
 
