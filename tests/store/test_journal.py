@@ -220,6 +220,7 @@ def test_sqlite_store__a_writer_that_died_inside_its_transaction_leaves_readers_
         store.control()
         assert store.testers_body("in", "S", "48900") is not None
         counter = other._changes
+        assert isinstance(counter, ChangeCounter)
         counter._value[0] |= 1  # what `writing()` does first; the kill comes before its last step
         db = other._db()
         db.execute("BEGIN IMMEDIATE")
