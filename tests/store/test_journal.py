@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,27 @@ import httpx
 import pytest
 
 from mock_server.core import SpecIndex, SqliteStore, StateData, StoreUnavailable, default_seed_document, state_validator
-from mock_server.core._changes import ChangeCounter
+from mock_server.core._changes import ChangeCounter, NoCounter
 from mock_server.core._journal import FileJournal
 from mock_server.testing import start_server
 
 SPEC = SpecIndex.load()
 SEED = StateData.from_document(default_seed_document(SPEC), state_validator(SPEC))
+
+
+Stores = tuple[SqliteStore, SqliteStore]
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Iterator[Stores]:
+    """Two stores on one file, as two workers have: a seeded one, and another."""
+    path = tmp_path / "state.sqlite3"
+    store, other = SqliteStore(path, seed=SEED), SqliteStore(path)
+    try:
+        yield store, other
+    finally:
+        store.close()
+        other.close()
 
 
 def _entry(n: int, who: str = "main") -> dict[str, Any]:
@@ -68,23 +84,18 @@ def test_journal__an_entry_is_in_its_file_when_record_returns(tmp_path: Path) ->
         store.close()
 
 
-def test_journal__reset_and_clear_leave_no_earlier_entry_behind(tmp_path: Path) -> None:
-    path = tmp_path / "state.sqlite3"
-    store, other = SqliteStore(path, seed=SEED), SqliteStore(path)
-    try:
-        for n in range(10):
-            other.record(_entry(n))
-        store.reset()
-        assert _paths(store) == []
-        assert _paths(other) == []
-        other.record(_entry(99))
-        store.clear_journal()
-        assert _paths(store) == []
-        other.record(_entry(100))  # the writer goes on in its emptied file
-        assert _paths(store) == ["/main/100"]
-    finally:
-        store.close()
-        other.close()
+def test_journal__reset_and_clear_leave_no_earlier_entry_behind(stores: Stores) -> None:
+    store, other = stores
+    for n in range(10):
+        other.record(_entry(n))
+    store.reset()
+    assert _paths(store) == []
+    assert _paths(other) == []
+    other.record(_entry(99))
+    store.clear_journal()
+    assert _paths(store) == []
+    other.record(_entry(100))  # the writer goes on in its emptied file
+    assert _paths(store) == ["/main/100"]
 
 
 def test_journal__stays_bounded_on_disk(tmp_path: Path) -> None:
@@ -190,57 +201,47 @@ def test_sqlite_store__a_get_on_unchanged_state_runs_no_statement(tmp_path: Path
         store.close()
 
 
-def test_sqlite_store__another_connections_commit_is_asked_of_sqlite_once(tmp_path: Path) -> None:
-    path = tmp_path / "state.sqlite3"
-    store, other = SqliteStore(path, seed=SEED), SqliteStore(path)
-    try:
-        store.control()
-        assert store.testers_body("in", "S", "48900") is not None
-        statements = _statements(store)
-        assert other.delete_agent("in", "S", "48900")
-        store.control()
-        assert statements.count("PRAGMA data_version") == 1
-        assert store.testers_body("in", "S", "48900") is None
-        statements.clear()
-        store.control()  # the counter has not moved since: nothing asked
-        assert store.testers_body("in", "S", "48900") is None
-        assert statements == []
-    finally:
-        store.close()
-        other.close()
+def test_sqlite_store__another_connections_commit_is_asked_of_sqlite_once(stores: Stores) -> None:
+    store, other = stores
+    store.control()
+    assert store.testers_body("in", "S", "48900") is not None
+    statements = _statements(store)
+    assert other.delete_agent("in", "S", "48900")
+    store.control()
+    assert statements.count("PRAGMA data_version") == 1
+    assert store.testers_body("in", "S", "48900") is None
+    statements.clear()
+    store.control()  # the counter has not moved since: nothing asked
+    assert store.testers_body("in", "S", "48900") is None
+    assert statements == []
 
 
-def test_sqlite_store__a_writer_that_died_inside_its_transaction_leaves_readers_asking(tmp_path: Path) -> None:
+def test_sqlite_store__a_writer_that_died_inside_its_transaction_leaves_readers_asking(stores: Stores) -> None:
     """The counter stays odd when a writer is killed between making it odd and even (here: its
     commit went through, its last step never ran): readers then ask SQLite on every request and
     see that commit, until the next writer makes the counter even again."""
-    path = tmp_path / "state.sqlite3"
-    store, other = SqliteStore(path, seed=SEED), SqliteStore(path)
-    try:
+    store, other = stores
+    store.control()
+    assert store.testers_body("in", "S", "48900") is not None
+    counter = other._changes
+    assert isinstance(counter, ChangeCounter)
+    counter._value[0] |= 1  # what `writing()` does first; the kill comes before its last step
+    db = other._db()
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("INSERT INTO deleted_default VALUES ('in', 'S', '48900')")
+    db.execute("COMMIT")
+    statements = _statements(store)
+    for _ in range(3):
         store.control()
-        assert store.testers_body("in", "S", "48900") is not None
-        counter = other._changes
-        assert isinstance(counter, ChangeCounter)
-        counter._value[0] |= 1  # what `writing()` does first; the kill comes before its last step
-        db = other._db()
-        db.execute("BEGIN IMMEDIATE")
-        db.execute("INSERT INTO deleted_default VALUES ('in', 'S', '48900')")
-        db.execute("COMMIT")
-        statements = _statements(store)
-        for _ in range(3):
-            store.control()
-            assert store.testers_body("in", "S", "48900") is None
-        assert statements.count("PRAGMA data_version") == 3
-        assert other.delete_agent("in", "S", "48400")  # the next writer
-        assert counter.read() % 2 == 0
-        store.control()
-        assert store.testers_body("in", "S", "48400") is None
-        statements.clear()
-        store.control()
-        assert statements == []
-    finally:
-        store.close()
-        other.close()
+        assert store.testers_body("in", "S", "48900") is None
+    assert statements.count("PRAGMA data_version") == 3
+    assert other.delete_agent("in", "S", "48400")  # the next writer
+    assert counter.read() % 2 == 0
+    store.control()
+    assert store.testers_body("in", "S", "48400") is None
+    statements.clear()
+    store.control()
+    assert statements == []
 
 
 def test_sqlite_store__the_change_counter_is_even_and_grown_after_every_write(tmp_path: Path) -> None:
@@ -276,24 +277,19 @@ class _FailsOnce:
         return self.cursor.fetchone()
 
 
-def test_sqlite_store__an_ask_of_sqlite_that_failed_is_asked_again(tmp_path: Path) -> None:
+def test_sqlite_store__an_ask_of_sqlite_that_failed_is_asked_again(stores: Stores) -> None:
     """The counter's value is taken as seen only once SQLite answered: else the failed request's
     successors would skip asking and answer from before the change."""
-    path = tmp_path / "state.sqlite3"
-    store, other = SqliteStore(path, seed=SEED), SqliteStore(path)
-    try:
+    store, other = stores
+    store.control()
+    assert store.testers_body("in", "S", "48900") is not None
+    assert other.delete_agent("in", "S", "48900")
+    real = store._local.version
+    store._local.version = _FailsOnce(real)
+    with pytest.raises(sqlite3.OperationalError):
         store.control()
-        assert store.testers_body("in", "S", "48900") is not None
-        assert other.delete_agent("in", "S", "48900")
-        real = store._local.version
-        store._local.version = _FailsOnce(real)
-        with pytest.raises(sqlite3.OperationalError):
-            store.control()
-        store.control()
-        assert store.testers_body("in", "S", "48900") is None
-    finally:
-        store.close()
-        other.close()
+    store.control()
+    assert store.testers_body("in", "S", "48900") is None
 
 
 def test_sqlite_store__a_write_inside_a_write_is_refused_at_once(tmp_path: Path) -> None:
@@ -309,29 +305,23 @@ def test_sqlite_store__a_write_inside_a_write_is_refused_at_once(tmp_path: Path)
         store.close()
 
 
-def test_sqlite_store__a_closed_store_is_used_again(tmp_path: Path) -> None:
-    path = tmp_path / "state.sqlite3"
-    store, other = SqliteStore(path, seed=SEED), SqliteStore(path)
-    try:
-        store.control()
-        store.close()
-        assert other.delete_agent("in", "S", "48900")
-        store.control()
-        assert store.testers_body("in", "S", "48900") is None
-        assert store.delete_agent("in", "S", "48400")
-    finally:
-        store.close()
-        other.close()
+def test_sqlite_store__a_closed_store_is_used_again(stores: Stores) -> None:
+    store, other = stores
+    store.control()
+    store.close()
+    assert other.delete_agent("in", "S", "48900")
+    store.control()
+    assert store.testers_body("in", "S", "48900") is None
+    assert store.delete_agent("in", "S", "48400")
 
 
-def test_change_counter__a_turn_held_past_the_timeout_is_store_unavailable(tmp_path: Path) -> None:
-    """Two processes' counters are two descriptors: modelled here by two objects on one file."""
-    path = str(tmp_path / "state.sqlite3.changes")
-    holder, waiter = ChangeCounter(path, 5.0), ChangeCounter(path, 0.2)
+@contextlib.contextmanager
+def _turn_held(counter: ChangeCounter | NoCounter) -> Iterator[None]:
+    """Another thread inside `counter.writing()` for as long as the block runs."""
     inside, leave = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with holder.writing():
+        with counter.writing():
             inside.set()
             leave.wait(10)
 
@@ -339,14 +329,22 @@ def test_change_counter__a_turn_held_past_the_timeout_is_store_unavailable(tmp_p
     thread.start()
     try:
         assert inside.wait(10)
+        yield
+    finally:
+        leave.set()
+        thread.join(10)
+
+
+def test_change_counter__a_turn_held_past_the_timeout_is_store_unavailable(tmp_path: Path) -> None:
+    """Two processes' counters are two descriptors: modelled here by two objects on one file."""
+    path = str(tmp_path / "state.sqlite3.changes")
+    holder, waiter = ChangeCounter(path, 5.0), ChangeCounter(path, 0.2)
+    with _turn_held(holder):
         assert waiter.read() % 2 == 1  # a writer is inside: every reader asks SQLite
         started = time.monotonic()
         with pytest.raises(StoreUnavailable, match="another writer held it"), waiter.writing():
             pass
         assert 0.15 < time.monotonic() - started < 3
-    finally:
-        leave.set()
-        thread.join(10)
     with waiter.writing():  # the turn is free again
         pass
     assert waiter.read() % 2 == 0
@@ -365,22 +363,11 @@ def test_sqlite_store__a_forked_child_waits_for_its_parents_writer(tmp_path: Pat
     store = SqliteStore(path, seed=SEED)
     context = multiprocessing.get_context("fork")
     done = context.Queue()
-    inside, leave = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with store._changes.writing():
-            inside.set()
-            leave.wait(10)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
     try:
-        assert inside.wait(10)
         child = context.Process(target=_write_in_child, args=(store, done))
-        child.start()
-        time.sleep(0.5)
-        leave.set()
-        thread.join(10)
+        with _turn_held(store._changes):
+            child.start()
+            time.sleep(0.5)
         waited = done.get(timeout=20)
         child.join(10)
         assert child.exitcode == 0
@@ -389,7 +376,6 @@ def test_sqlite_store__a_forked_child_waits_for_its_parents_writer(tmp_path: Pat
         assert store.testers_body("in", "S", "48400") is None
         assert store._changes.read() % 2 == 0
     finally:
-        leave.set()
         store.close()
 
 
