@@ -379,6 +379,52 @@ def test_sqlite_store__a_forked_child_waits_for_its_parents_writer(tmp_path: Pat
         store.close()
 
 
+def _use_in_child(store: SqliteStore, done: Any) -> None:
+    """Reports what the inherited store became and did, in the child."""
+    statements = _statements(store)
+    store.control()
+    found = store.testers_body("in", "S", "48900")
+    try:
+        store.delete_agent("in", "S", "48400")
+        refused = ""
+    except StoreUnavailable as exc:
+        refused = str(exc)
+    done.put((type(store._changes).__name__, statements.count("PRAGMA data_version"), found is None, refused))
+
+
+def test_sqlite_store__a_child_that_cannot_reopen_the_counter_asks_sqlite_and_refuses_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forked child whose counter cannot be opened again (a descriptor limit, say) must not
+    write through the inherited descriptor, whose flock is the parent's: it reads by asking
+    SQLite every time, and its writes are answered 503."""
+    path = tmp_path / "state.sqlite3"
+    store, other = SqliteStore(path, seed=SEED), SqliteStore(path)
+    try:
+        store.control()
+        assert store.testers_body("in", "S", "48900") is not None
+        assert other.delete_agent("in", "S", "48900")
+
+        def no_counter(path: str, timeout: float) -> ChangeCounter:
+            raise OSError(24, "Too many open files")
+
+        monkeypatch.setattr("mock_server.core._sqlite.ChangeCounter", no_counter)
+        context = multiprocessing.get_context("fork")
+        done = context.Queue()
+        child = context.Process(target=_use_in_child, args=(store, done))
+        child.start()
+        kind, asked, deleted_seen, refused = done.get(timeout=20)
+        child.join(10)
+        assert child.exitcode == 0
+        assert kind == "NoCounter"
+        assert asked == 1 and deleted_seen  # asked SQLite, and saw the other store's delete
+        assert "could not be opened in this process" in refused and "Too many open files" in refused
+        assert store._changes.read() % 2 == 0  # the parent's counter is untouched
+    finally:
+        store.close()
+        other.close()
+
+
 def _hold_and_wait(path: str, inside: Any) -> None:
     store = SqliteStore(path)
     with store._changes.writing():
