@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 from ._json import INVALID_JSON, strict_json
 from ._pods import Pod, unknown_root
 from ._spec import Example, Operation, SpecIndex, encode_json
-from ._state import hash_key
+from ._state import fingerprint_of_hash, hash_key
 from ._store import Armed, Control, StaleRead, Store
 
 if TYPE_CHECKING:
@@ -553,7 +553,7 @@ class Engine:
             "canonical": op.canonical if op else None,
             "sid": sid,
             "agent_number": agent,
-            "api_key": None if not api_key else "sha256:" + self._hash(api_key)[:8],
+            "api_key": None if not api_key else fingerprint_of_hash(self._hash(api_key)),
             "status": response.status,
             "example": response.example,
             "source": response.source,

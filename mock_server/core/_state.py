@@ -24,6 +24,7 @@ __all__ = [
     "StateData",
     "StateError",
     "default_seed_document",
+    "fingerprint_of_hash",
     "hash_key",
     "describe_error",
     "first_problem",
@@ -43,7 +44,12 @@ def hash_key(api_key: str) -> str:
 
 def key_fingerprint(api_key: str | None) -> str | None:
     """Enough to tell two keys apart in a journal, never enough to use one."""
-    return None if not api_key else "sha256:" + hash_key(api_key)[:8]
+    return None if not api_key else fingerprint_of_hash(hash_key(api_key))
+
+
+def fingerprint_of_hash(hashed: str) -> str:
+    """`key_fingerprint` of a key already hashed (`hash_key`): the engine keeps the hashes."""
+    return "sha256:" + hashed[:8]
 
 
 _SCHEMA_NAMES_ONLY = frozenset({"required", "dependentRequired"})
