@@ -34,9 +34,11 @@ __all__ = [
     "add_headers",
     "api_key",
     "call_app",
+    "cgi_name",
     "content_length",
     "crash_response",
     "has_body",
+    "header_name",
     "is_control_path",
     "is_loopback_host",
     "parse_query",
@@ -56,6 +58,7 @@ Answer = tuple[int, list[tuple[str, str]], bytes | list[bytes]]
 
 log = logging.getLogger("mock_server")
 _CGI_NAMES = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+_CGI_HEADERS = {cgi: header for header, cgi in _CGI_NAMES.items()}
 
 # Set by a server that reads the body itself before calling the app (`_rsgi.py`): why it
 # refused the body ("too_large", "timeout", "incomplete"). The app answers 413, 408 or 400.
@@ -80,6 +83,16 @@ class Unreadable(Exception):
         self.detail = detail
 
 
+def cgi_name(header: str) -> str:
+    """The environ key of a request header (a lower-case name), as CGI and WSGI spell it."""
+    return _CGI_NAMES.get(header) or "HTTP_" + header.upper().replace("-", "_")
+
+
+def header_name(key: str) -> str | None:
+    """The lower-case header name an environ key holds (`cgi_name` read back), or None."""
+    return _CGI_HEADERS.get(key) or (key[5:].lower().replace("_", "-") if key[:5] == "HTTP_" else None)
+
+
 def add_headers(environ: dict[str, Any], fields: Iterable[tuple[str, str]], names: dict[str, str]) -> None:
     """Request header fields (lower-case names) into the environ, as every server here reads
     them. `names` caches the CGI name of each header name seen."""
@@ -88,7 +101,7 @@ def add_headers(environ: dict[str, Any], fields: Iterable[tuple[str, str]], name
             continue  # `api_key` would read as `api-key` in CGI naming: dropped, as gunicorn and nginx do
         name = names.get(header)
         if name is None:
-            name = names[header] = _CGI_NAMES.get(header) or "HTTP_" + header.upper().replace("-", "_")
+            name = names[header] = cgi_name(header)
         seen = environ.get(name)
         environ[name] = value if seen is None else f"{seen}, {value}"  # RFC 9110 section 5.3
 

@@ -61,7 +61,9 @@ from ._http import (
     MAX_BODY,
     Unreadable,
     api_key,
+    cgi_name,
     crash_response,
+    header_name,
     is_control_path,
     read_body,
     request_problem,
@@ -79,7 +81,6 @@ log = logging.getLogger("mock_server")
 _NOT_FORWARDED = HOP_BY_HOP | {"host"}
 # What the proxy says of each answer; an upstream's own headers of these names are replaced.
 _OWN_HEADERS = frozenset({"x-mock-source", "x-mock-violations", "x-mock-example"})
-_CGI_HEADERS = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
 
 
 class _UpstreamFailure(Exception):
@@ -223,7 +224,7 @@ class Proxy:
         headers: list[tuple[str, str]] = []
         connection = {t.strip().lower() for t in (environ.get("HTTP_CONNECTION") or "").split(",")}
         for name, value in environ.items():
-            header = _CGI_HEADERS.get(name) or (name[5:].lower().replace("_", "-") if name[:5] == "HTTP_" else None)
+            header = header_name(name)
             if header is None or header in _NOT_FORWARDED or header in connection or not isinstance(value, str):
                 continue
             headers.append((header, value))
@@ -383,10 +384,7 @@ class Proxy:
 
 
 # The recorded request headers, by their WSGI names.
-_REQUEST_CGI = {
-    name: "CONTENT_TYPE" if name == "content-type" else "HTTP_" + name.upper().replace("-", "_")
-    for name in REQUEST_HEADERS
-}
+_REQUEST_CGI = {name: cgi_name(name) for name in REQUEST_HEADERS}
 
 
 def _shown(url: httpx.URL) -> str:
