@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from ._extra import missing_extra, require_extra
+from ._extra import SERVER, missing_extra, require_extra
 from .core import (
     DEFAULT_CASSETTE_LIMIT,
     DEFAULT_JOURNAL_LIMIT,
@@ -297,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     err = sys.stderr
     try:
-        require_extra("flask", "werkzeug", "granian", "orjson")
+        require_extra(*SERVER)
         from .web import SpecRouter, is_loopback_host
         from .web._server import DEFAULT_READ_TIMEOUT, WorkerSettings, serve
     except ModuleNotFoundError as exc:

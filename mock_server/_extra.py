@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["INSTALL", "missing_extra", "require_extra"]
+__all__ = ["INSTALL", "IN_PROCESS", "SERVER", "missing_extra", "require_extra"]
 
 INSTALL = "pip install 'kaleyra-rcs-harness[mock]'"
+# What the mock imports from the extra: in-process (the app, its journal writer), and to serve.
+IN_PROCESS = ("flask", "werkzeug", "orjson")
+SERVER = (*IN_PROCESS, "granian")
 _OWN = ("mock_server", "kaleyra_rcs")
 
 

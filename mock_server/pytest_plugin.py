@@ -17,7 +17,7 @@ import pytest
 
 from kaleyra_rcs import AsyncKaleyraRCS, KaleyraRCS
 
-from ._extra import missing_extra, require_extra
+from ._extra import IN_PROCESS, SERVER, missing_extra, require_extra
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -134,7 +134,7 @@ def kaleyra_mock(request: pytest.FixtureRequest) -> KaleyraMock:
     `arm_scenario(name, times=1, pod=..., operation=...)`, `arm_fault`, `reset`, `state`, `load_state`,
     `journal(**filters)`; `base_url(pod)` with `wsgi_transport()` / `asgi_transport()` for a client of
     your own. Needs the `[mock]` extra."""
-    _require_mock(request, "flask", "werkzeug", "orjson")
+    _require_mock(request, *IN_PROCESS)
     from .web import create_app
 
     return KaleyraMock(create_app())
@@ -161,7 +161,7 @@ def kaleyra_async_client(request: pytest.FixtureRequest, kaleyra_mock: KaleyraMo
 
     A plain (sync) fixture, so it serves `@pytest.mark.anyio` and `@pytest.mark.asyncio`
     (pytest-asyncio) tests alike, whatever their loop scope. Needs the `[mock]` extra."""
-    _require_mock(request, "flask", "werkzeug", "orjson")
+    _require_mock(request, *IN_PROCESS)
     client = AsyncKaleyraRCS(
         api_key=TEST_API_KEY,
         sid=TEST_SID,
@@ -184,7 +184,7 @@ def kaleyra_mock_server(request: pytest.FixtureRequest) -> Iterator[KaleyraMockS
 
     `.url`, `.in_url`, `.na_url` for any HTTP client, `.reset()` between tests (the state is
     shared); stopped at the end of the session. Needs the `[mock]` extra."""
-    _require_mock(request, "flask", "werkzeug", "granian", "orjson")
+    _require_mock(request, *SERVER)
     from .testing import start_server
 
     server = start_server()
