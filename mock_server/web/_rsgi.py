@@ -10,9 +10,10 @@ worker's event-loop thread: it never blocks on the network, and a `latency` faul
 is awaited (`DEFERRED_LATENCY`), so delayed answers hold no thread either. The control
 plane, which may take long on purpose (a large state document), runs on a few threads of
 its own, and so do proxied requests (which wait on an upstream): the app decides which, in
-`runs_long`, so the API keeps answering meanwhile. The price,
-measured on this machine (ARCHITECTURE.md): 0.88 / 0.69 / 0.86 of the throughput of
-granian's WSGI interface at 1 / 8 / 64 connections.
+`runs_long`, so the API keeps answering meanwhile. The price: when it was decided, the mock
+served 0.88 / 0.69 / 0.86 of its throughput on granian's WSGI interface at 1 / 8 / 64
+connections (ARCHITECTURE.md); in the latest `make bench` a bare callable behind this bridge
+serves 0.87 / 0.62 / 0.51 of the same callable on WSGI (README.md, "Benchmarks").
 
 The environ is what granian's WSGI interface would give, plus what RFC 9112 asks of an
 origin server: the authority of an absolute-form request target replaces the Host header.
