@@ -34,6 +34,7 @@ from ._store import (
     Armed,
     ArmedKind,
     Control,
+    StoreUnavailable,
     filter_journal,
     standing_armed,
     template_agent,
@@ -70,6 +71,23 @@ DROP TABLE IF EXISTS journal;
 """
 
 _STORES: weakref.WeakSet[SqliteStore] = weakref.WeakSet()
+# SQLite's own "database is locked": a holder outside the counter's turn (a checkpoint when another
+# connection closes, a sqlite3 shell on a --state file) kept the file past the busy timeout.
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+@contextmanager
+def _busy_is_unavailable() -> Iterator[None]:
+    """A locked file is the store being unavailable, as a Redis timeout is: 503, nothing written
+    (the transaction rolls back), and the next request tries again. Never the 500 of a bug."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF not in _BUSY_CODES:
+            raise
+        raise StoreUnavailable(
+            f"SQLite store: the state file stayed locked by another connection ({exc.sqlite_errorname})"
+        ) from exc
 
 
 def _after_fork() -> None:
@@ -152,7 +170,7 @@ class SqliteStore:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """Every write of the store: inside the change counter's turn, so readers hear of it."""
         db = self._db()
-        with self._changes.writing():
+        with _busy_is_unavailable(), self._changes.writing():
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -168,11 +186,12 @@ class SqliteStore:
     def _read(self) -> Iterator[sqlite3.Connection]:
         """One snapshot across tables (WAL readers never block the writer)."""
         db = self._db()
-        db.execute("BEGIN")
-        try:
-            yield db
-        finally:
-            db.execute("COMMIT")
+        with _busy_is_unavailable():
+            db.execute("BEGIN")
+            try:
+                yield db
+            finally:
+                db.execute("COMMIT")
 
     @staticmethod
     def _bump(db: sqlite3.Connection) -> None:

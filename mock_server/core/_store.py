@@ -41,9 +41,10 @@ DEFAULT_JOURNAL_LIMIT = 1000
 
 
 class StoreUnavailable(Exception):
-    """The store cannot be reached now (a Redis server down or too slow): the request is answered
-    503 `MOCK503`, nothing was changed by halves, and the next request tries again. The message
-    names the store and why, never a password."""
+    """The store cannot be reached now (a Redis server down or too slow, a SQLite file another
+    writer held past the busy timeout): the request is answered 503 `MOCK503`, nothing was
+    changed by halves, and the next request tries again. The message names the store and why,
+    never a password or a path."""
 
 
 class StaleRead(Exception):

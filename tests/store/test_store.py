@@ -10,6 +10,7 @@ import os
 import queue
 import random
 import signal
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,11 +34,14 @@ from mock_server.core import (
     StateData,
     StateError,
     Store,
+    StoreUnavailable,
     default_seed_document,
     hash_key,
     open_store,
     state_validator,
 )
+from mock_server.core import _sqlite as sqlite_module
+from mock_server.web import create_app
 from tests._redis import RedisServer
 
 TEMPLATE_AGENTS = ("48900", "48400")
@@ -648,6 +652,44 @@ def test_a_fresh_sqlite_file_is_not_initialized(tmp_path: Path) -> None:
         assert store.is_initialized() is False
         assert store.dump().to_document() == StateData().to_document()
         assert store.account("in", "S") is None
+    finally:
+        store.close()
+
+
+def test_sqlite_store__a_file_locked_elsewhere_is_store_unavailable(
+    tmp_path: Path, seed: StateData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A holder outside the mock (a sqlite3 shell on a --state file) past the busy timeout: each
+    write is a 503 MOCK503 with nothing written, reads go on, and the first write after it lets go
+    succeeds. It was a 500 MOCK500 (an OperationalError taken for a bug)."""
+    monkeypatch.setattr(sqlite_module, "_BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "locked.sqlite3"
+    store = _sqlite_store(path, seed)
+    client = create_app(store).test_client()
+    headers = {"api-key": "k", "Content-Type": "application/json"}
+    testers = "/in/v1/S/rcs/agent/testersbyagent?agent_number=48900"
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(StoreUnavailable, match="locked by another connection"):
+            store.delete_agent("in", "S", "48900")
+        refused = client.delete("/in/v1/S/rcs/agent/48900", headers=headers)
+        assert (refused.status_code, refused.headers["Retry-After"], refused.headers["X-Mock-Source"]) == (
+            503,
+            "1",
+            "store",
+        )
+        assert refused.get_json()["code"] == "MOCK503"
+        reset = client.post("/__mock/reset")
+        assert (reset.status_code, reset.get_json()["data"]["error"]["error_code"]) == (503, "STORE_UNAVAILABLE")
+        assert client.get(testers, headers=headers).status_code == 200  # WAL: readers are never held
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    try:
+        assert client.get(testers, headers=headers).status_code == 200  # the refused delete wrote nothing
+        assert client.delete("/in/v1/S/rcs/agent/48900", headers=headers).status_code == 200
+        assert store.testers("in", "S", "48900") is None
     finally:
         store.close()
 
