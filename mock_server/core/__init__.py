@@ -31,6 +31,7 @@ from ._open import open_store, sqlite_url, store_path
 from ._pods import PODS, Pod, pod_from_host, resolve_pod
 from ._redis import RedisStore
 from ._replay import REPLAY_SOURCE, Replayer, ReplayIndex, replay_response, upstream_path
+from ._schema import Schema
 from ._spec import SPEC_PATH, Example, Operation, Router, SpecIndex, encode_json, load_yaml
 from ._sqlite import SqliteStore
 from ._state import (
@@ -61,6 +62,7 @@ __all__ = [
     "REPLAY_SOURCE",
     "REQUEST_HEADERS",
     "SPEC_PATH",
+    "Schema",
     "AccountData",
     "AccountInfo",
     "ApiRequest",

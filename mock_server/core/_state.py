@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator, ValidationError
-
 from ._pods import PODS
+from ._schema import Schema
 from ._spec import SpecIndex
 
 __all__ = [
@@ -26,8 +24,6 @@ __all__ = [
     "default_seed_document",
     "fingerprint_of_hash",
     "hash_key",
-    "describe_error",
-    "first_problem",
     "key_fingerprint",
     "merge_seed",
     "state_validator",
@@ -52,34 +48,7 @@ def fingerprint_of_hash(hashed: str) -> str:
     return "sha256:" + hashed[:8]
 
 
-_SCHEMA_NAMES_ONLY = frozenset({"required", "dependentRequired"})
-
-
-def describe_error(error: ValidationError) -> str:
-    """Where a document breaks its schema and which rule, never the offending value: the
-    value may be an api key, and a refusal must not echo one. Nor a refused property name:
-    the messages kept whole name only the schema's own properties."""
-    where = "/" + "/".join(str(p) for p in error.absolute_path)
-    if error.validator in _SCHEMA_NAMES_ONLY:
-        return f"{where}: {error.message}"
-    if error.validator == "additionalProperties" and isinstance(error.schema, dict):
-        allowed = ", ".join(error.schema.get("properties", {})) or "none"
-        return f"{where}: a property the schema does not allow (allowed: {allowed})"
-    rule = json.dumps(error.validator_value, default=str)
-    rule = rule if len(rule) <= 120 else rule[:120] + "…"
-    if error.validator == "propertyNames":
-        return f"{where}: a property name must satisfy {rule}"
-    return f"{where}: must satisfy {error.validator} {rule}"
-
-
-def first_problem(validator: Draft202012Validator, doc: Any) -> str | None:
-    """The first error the validator meets, and only that one: collecting every error of a
-    refused 100 KB document took seconds and hundreds of MB."""
-    error = next(validator.iter_errors(doc), None)
-    return None if error is None else describe_error(error)
-
-
-def state_validator(spec: SpecIndex) -> Draft202012Validator:
+def state_validator(spec: SpecIndex) -> Schema:
     tester = copy.deepcopy(spec.document["components"]["schemas"]["Tester"])
     agents = {
         "type": "object",
@@ -142,7 +111,7 @@ def state_validator(spec: SpecIndex) -> Draft202012Validator:
         },
         "$defs": {"tester": tester},
     }
-    return Draft202012Validator(schema)
+    return Schema(schema)
 
 
 @dataclass
@@ -183,9 +152,9 @@ class StateData:
     magic_agents: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_document(cls, doc: Any, validator: Draft202012Validator | None) -> StateData:
+    def from_document(cls, doc: Any, validator: Schema | None) -> StateData:
         """Validate (unless the document is the store's own) and hash any clear keys."""
-        problem = None if validator is None else first_problem(validator, doc)
+        problem = None if validator is None else validator.first_problem(doc)
         if problem is not None:
             raise StateError(problem)
         state = cls()

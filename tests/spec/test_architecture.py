@@ -43,6 +43,27 @@ def test_core__importing_it_loads_no_web_framework() -> None:
     assert out.strip() == "[]"
 
 
+def test_worker__a_valid_seed_and_an_app_load_no_jsonschema_until_a_document_is_refused() -> None:
+    """What a start pays for (ARCHITECTURE.md, "Choices"): jsonschema-rs judges the seed and every
+    control body; jsonschema is imported only to name what a refused one breaks."""
+    code = (
+        "import sys\n"
+        "from mock_server.core import SpecIndex, StateData, default_seed_document, state_validator\n"
+        "from mock_server.web import create_app\n"
+        "from mock_server.web._server import worker_app\n"
+        "spec = SpecIndex.load()\n"
+        "StateData.from_document(default_seed_document(spec), state_validator(spec))\n"
+        "client = create_app(spec=spec).test_client()\n"
+        "ok = client.put('/__mock/accounts/in/S1', json={'rcs_enabled': True}).status_code\n"
+        "before = 'jsonschema' in sys.modules\n"
+        "no = client.put('/__mock/accounts/in/S1', json={'rcs_enabled': 'yes'})\n"
+        "refused = no.get_json()['data']['error']['error_message']\n"
+        "print(ok, before, 'jsonschema' in sys.modules, refused)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == '200 False True /rcs_enabled: must satisfy type "boolean"'
+
+
 def test_core__imports_without_the_redis_extra_and_the_store_names_it() -> None:
     """The [redis] extra is optional: the core loads without the client, and only a Redis store
     asks for it, naming the extra."""

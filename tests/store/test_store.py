@@ -4,6 +4,7 @@ RedisStore across processes on one real redis-server (tests/replicas/ runs it ac
 
 from __future__ import annotations
 
+import datetime
 import json
 import multiprocessing
 import os
@@ -28,6 +29,7 @@ from mock_server.core import (
     Armed,
     MemoryStore,
     RedisStore,
+    Schema,
     SpecIndex,
     SqliteStore,
     StaleRead,
@@ -65,12 +67,12 @@ def spec() -> SpecIndex:
 
 
 @pytest.fixture(scope="module")
-def validator(spec: SpecIndex) -> Draft202012Validator:
+def validator(spec: SpecIndex) -> Schema:
     return state_validator(spec)
 
 
 @pytest.fixture(scope="module")
-def seed(spec: SpecIndex, validator: Draft202012Validator) -> StateData:
+def seed(spec: SpecIndex, validator: Schema) -> StateData:
     return StateData.from_document(default_seed_document(spec), validator)
 
 
@@ -312,7 +314,7 @@ def _rich_state(store: Store) -> None:
 
 
 def test_dump_load_round_trip(
-    store: Store, make_store: Callable[..., Store], validator: Draft202012Validator, seed: StateData
+    store: Store, make_store: Callable[..., Store], validator: Schema, seed: StateData
 ) -> None:
     _rich_state(store)
     dumped = store.dump()
@@ -345,7 +347,7 @@ def test_dump_load_round_trip(
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
 def test_round_trip_between_kinds(
-    tmp_path: Path, seed: StateData, validator: Draft202012Validator, kind: str, redis_url: str
+    tmp_path: Path, seed: StateData, validator: Schema, kind: str, redis_url: str
 ) -> None:
     memory = MemoryStore(seed)
     other = _make_store(kind, tmp_path, seed, None, redis_url)
@@ -376,7 +378,7 @@ def test_reset_restores_seed_and_clears_armed_and_journal(store: Store, seed: St
     assert store.delete_agent("in", "S1", "48900") is True
 
 
-def test_set_seed_changes_what_reset_restores(store: Store, seed: StateData, validator: Draft202012Validator) -> None:
+def test_set_seed_changes_what_reset_restores(store: Store, seed: StateData, validator: Schema) -> None:
     doc = seed.to_document()
     doc["magic_agents"] = {"777": "rate_limited"}
     store.set_seed(StateData.from_document(doc, validator))
@@ -587,16 +589,33 @@ def _doc_with(seed: StateData, **changes: Any) -> dict[str, Any]:
     ],
 )
 def test_invalid_documents_raise_state_error(
-    seed: StateData, validator: Draft202012Validator, changes: dict[str, Any], where: str
+    seed: StateData, validator: Schema, changes: dict[str, Any], where: str
 ) -> None:
     with pytest.raises(StateError) as info:
         StateData.from_document(_doc_with(seed, **changes), validator)
     assert str(info.value).startswith(where)
 
 
-def test_the_seed_and_every_dump_validate(seed: StateData, validator: Draft202012Validator) -> None:
-    assert list(validator.iter_errors(seed.to_document())) == []
+def test_the_seed_and_every_dump_validate(seed: StateData, validator: Schema) -> None:
+    assert list(Draft202012Validator(validator.schema).iter_errors(seed.to_document())) == []
     assert StateData.from_document(seed.to_document(), validator).to_document() == seed.to_document()
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [(datetime.date(2026, 12, 1), "/accounts/0/agents/1/0/phoneno"), ({1: "x"}, "/accounts/0/agents/1/0")],
+    ids=["yaml-date", "non-string-key"],
+)
+def test_invalid_documents_raise_state_error__values_json_has_no_word_for(
+    seed: StateData, validator: Schema, value: Any, where: str
+) -> None:
+    """An unquoted date in a YAML seed is no string; jsonschema-rs cannot take it at all, and
+    jsonschema names the rule instead (never a traceback)."""
+    tester = {**TESTER, "phoneno": value} if where.endswith("phoneno") else value
+    doc = _doc_with(seed, accounts=[{"sid": "s", "agents": {"1": [tester]}}])
+    with pytest.raises(StateError) as info:
+        StateData.from_document(doc, validator)
+    assert str(info.value).startswith(where)
 
 
 # -- one SQLite file, several stores (what the workers share) -------------------------------------
@@ -957,7 +976,7 @@ def _load_forever(path: str, states: list[dict[str, Any]], out: Any) -> None:
 
 
 def test_sqlite_state_file_survives_kill_9_in_mid_load_whole(
-    tmp_path: Path, seed: StateData, validator: Draft202012Validator
+    tmp_path: Path, seed: StateData, validator: Schema
 ) -> None:
     """`--state` is atomic and crash-safe: the file is at one state or the other, never between."""
     small = seed.to_document()
@@ -985,9 +1004,7 @@ def test_sqlite_state_file_survives_kill_9_in_mid_load_whole(
             reopened.close()
 
 
-def test_dump_during_deletes_and_loads_always_loads_back(
-    store: Store, seed: StateData, validator: Draft202012Validator
-) -> None:
+def test_dump_during_deletes_and_loads_always_loads_back(store: Store, seed: StateData, validator: Schema) -> None:
     _add_account(store, "in", "ACME", keys=("k",), agents={str(n): [dict(TESTER)] for n in range(20)})
     full = store.dump()
     stop = threading.Event()
