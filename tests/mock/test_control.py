@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -232,6 +234,28 @@ def test_control_openapi__every_documented_operation_is_routed(client: FlaskClie
             assert str(response.status_code) in item[method]["responses"], f"{method.upper()} {url}: undocumented"
             answered[item[method]["operationId"]] = response.status_code
     assert answered == ROUTED_ANSWERS
+
+
+def _first_control_requests_at_once(client: FlaskClient, n: int = 16) -> list[int]:
+    paths = ["/__mock/health", "/__mock/state", "/__mock/scenarios", "/__mock/faults", "/__mock/journal"]
+    start = threading.Barrier(n, timeout=10)
+
+    def first(i: int) -> int:
+        start.wait()
+        return client.get(paths[i % len(paths)]).status_code
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(first, range(n)))
+
+
+def test_control_plane__first_requests_at_once_each_find_every_route() -> None:
+    """The control routes are added at an app's first control request (`MockApp._route_control`):
+    requests that arrive together with it, as a dashboard's first page load sends them, wait for
+    all of them rather than meet a half-routed app (404). After an API request, as in a worker."""
+    for _ in range(5):
+        client = create_app().test_client()
+        assert get_testers(client, SEED_AGENT).status_code == 200
+        assert _first_control_requests_at_once(client) == [200] * 16
 
 
 # -- reset -------------------------------------------------------------------------------
