@@ -43,12 +43,17 @@ class ControlPlane:
         self.store = store
         self.config = config or MockConfig()
         self._proxy_health = proxy_health  # proxy mode: the upstreams and the cassette, said by the web layer
-        self.document_bytes, self._validators = _control_schemas()
         self._state = state_validator(spec)
         self._tester = Schema(spec.document["components"]["schemas"]["Tester"])
 
+    @property
+    def document_bytes(self) -> bytes:
+        """The control plane's OpenAPI document, as served; read at the first control request that
+        needs it or its schemas, never at start (a worker's first API answer waited 15 ms for it)."""
+        return _control_schemas()[0]
+
     def _check(self, schema: str, doc: Any) -> None:
-        problem = self._validators[schema].first_problem(doc)
+        problem = _control_schemas()[1][schema].first_problem(doc)
         if problem is not None:
             raise ControlError(400, problem)
 
