@@ -479,6 +479,50 @@ def in_process(calls: int, rounds: int) -> dict[str, Any]:
     return out
 
 
+# What the `kaleyra_mock` and `kaleyra_client` fixtures do for each test of a user's suite, and
+# its one call; in a process of its own, so that a `--baseline` checkout runs its own code.
+_SETUP_CODE = """
+import statistics, sys, time
+from kaleyra_rcs import KaleyraRCS
+from mock_server.pytest_plugin import KaleyraMock
+from mock_server.web import create_app
+
+def one():
+    mock = KaleyraMock(create_app())
+    with KaleyraRCS(api_key="k", sid="S", base_url=mock.base_url("in"), transport=mock.wsgi_transport()) as client:
+        client.get_testers_by_agent("48900")
+
+for _ in range(5):
+    one()
+times = []
+for _ in range(int(sys.argv[1])):
+    started = time.perf_counter()
+    one()
+    times.append(time.perf_counter() - started)
+print(statistics.median(times) * 1000)
+"""
+
+
+def suite_setup(tests: int, rounds: int, baseline: Path | None = None) -> dict[str, Any]:
+    """Figure 4b: per test of a user's suite, the in-process fixtures' set-up and one call (ms,
+    median of `tests`), in interleaved rounds beside `--baseline`'s."""
+    trees = {"mock": ROOT, **({"baseline": baseline} if baseline is not None else {})}
+    runs: dict[str, list[float]] = {name: [] for name in trees}
+    for _ in range(rounds):
+        for name, tree in trees.items():
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            done = subprocess.run(
+                [sys.executable, "-c", _SETUP_CODE, str(tests)], cwd=tree, env=env, capture_output=True, text=True
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"test set-up ({name}) failed: {done.stderr.strip()[-500:]}")
+            runs[name].append(float(done.stdout.split()[-1]))
+    out: dict[str, Any] = {"tests": tests, "runs_ms": {k: [round(v, 2) for v in r] for k, r in runs.items()}}
+    for name, measured in runs.items():
+        out[f"{name}_ms"] = round(statistics.median(measured), 2)
+    return out
+
+
 def client_overhead(calls: int) -> dict[str, Any]:
     """Figure 5: the facade against raw httpx, same server, sequential requests."""
     from kaleyra_rcs import KaleyraRCS
@@ -671,6 +715,13 @@ def summary(figures: dict[str, Any]) -> str:
                 f"  {side}: {inproc[f'{side}_rps']:,} / {inproc[f'{side}_bare_rps']:,} = "
                 f"{inproc[f'{side}_ratio']:.2f} (worst round {inproc[f'{side}_ratio_min']:.2f})"
             )
+    setup = figures.get("test_setup") or {}
+    if "mock_ms" in setup:
+        against = f" (baseline {setup['baseline_ms']} ms)" if "baseline_ms" in setup else ""
+        lines.append(
+            f"  a test's set-up (kaleyra_mock + kaleyra_client + one call): {setup['mock_ms']} ms{against}, "
+            f"median of {setup['tests']} tests per round"
+        )
     if "sqlite" in (figures.get("stores") or {}):
         from benchmarks.stores import table
 
@@ -783,6 +834,11 @@ def main(argv: list[str] | None = None) -> int:
             ),
             ("cold_start", "cold start", lambda: cold_start(3 if args.quick else 5, args.baseline)),
             ("in_process", f"in-process client, {calls} calls", lambda: in_process(calls, rounds)),
+            (
+                "test_setup",
+                "a test's in-process set-up",
+                lambda: suite_setup(10 if args.quick else 100, rounds, args.baseline),
+            ),
             ("client_overhead", f"client overhead, {calls} calls", lambda: client_overhead(calls)),
             ("memory", f"memory over {checkpoints[-1]} requests", lambda: memory(script, checkpoints)),
             ("stores", "the stores: SQLite, Redis with 1 and 2 replicas", lambda: stores(seconds)),
