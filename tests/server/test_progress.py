@@ -63,7 +63,8 @@ def test_bench__quick_run_announces_each_of_its_phases(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     phases = _Phases(capsys)
-    names = ["throughput", "delete_throughput", "cold_start", "in_process", "client_overhead", "memory", "stores"]
+    names = ["throughput", "delete_throughput", "cold_start", "in_process", "suite_setup", "client_overhead"]
+    names += ["memory", "stores"]
     for name in names:
         monkeypatch.setattr(benchmarks.run, name, phases.stub(name))
     monkeypatch.setattr(benchmarks.run, "_wrk_script", lambda folder: folder / "get.lua")
@@ -72,9 +73,10 @@ def test_bench__quick_run_announces_each_of_its_phases(
     assert benchmarks.run.main(["--quick"]) == 0
     assert [name for name, _line in phases.seen] == names
     lines = _announced(phases.seen, "benchmarks:", len(names))
-    assert lines[0] == "benchmarks: 1/7 GET testers throughput…"
-    assert lines[3] == "benchmarks: 4/7 in-process client, 200 calls…"
-    assert lines[6] == "benchmarks: 7/7 the stores: SQLite, Redis with 1 and 2 replicas…"
+    assert lines[0] == "benchmarks: 1/8 GET testers throughput…"
+    assert lines[3] == "benchmarks: 4/8 in-process client, 200 calls…"
+    assert lines[4] == "benchmarks: 5/8 a test's in-process set-up…"
+    assert lines[7] == "benchmarks: 8/8 the stores: SQLite, Redis with 1 and 2 replicas…"
 
 
 @pytest.mark.server
