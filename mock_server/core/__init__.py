@@ -44,7 +44,17 @@ from ._state import (
     merge_seed,
     state_validator,
 )
-from ._store import DEFAULT_JOURNAL_LIMIT, AccountInfo, Armed, Control, MemoryStore, StaleRead, Store, StoreUnavailable
+from ._store import (
+    DEFAULT_JOURNAL_LIMIT,
+    AccountInfo,
+    Armed,
+    Control,
+    MemoryStore,
+    StaleRead,
+    Store,
+    StoreUnavailable,
+    journal_entry,
+)
 from ._verdict import Contracts, Judge, Verdict
 
 __all__ = [
@@ -107,6 +117,7 @@ __all__ = [
     "exchanges_of",
     "hash_key",
     "is_json_media_type",
+    "journal_entry",
     "key_fingerprint",
     "load_observations",
     "load_yaml",

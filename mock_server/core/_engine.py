@@ -19,7 +19,7 @@ from ._json import INVALID_JSON, strict_json
 from ._pods import Pod, unknown_root
 from ._spec import Example, Operation, SpecIndex, encode_json
 from ._state import fingerprint_of_hash, hash_key
-from ._store import Armed, Control, StaleRead, Store
+from ._store import Armed, Control, StaleRead, Store, journal_entry
 
 if TYPE_CHECKING:
     from ._calibrate import Calibration
@@ -544,20 +544,20 @@ class Engine:
     ) -> None:
         if not self.config.journal:
             return
-        entry = {
-            "time": self._now(),
-            "pod": pod,
-            "method": method,
-            "path": path,
-            "operation": op.operation_id if op else None,
-            "canonical": op.canonical if op else None,
-            "sid": sid,
-            "agent_number": agent,
-            "api_key": None if not api_key else fingerprint_of_hash(self._hash(api_key)),
-            "status": response.status,
-            "example": response.example,
-            "source": response.source,
-        }
+        entry = journal_entry(
+            self._now(),
+            pod,
+            method,
+            path,
+            op.operation_id if op else None,
+            op.canonical if op else None,
+            sid,
+            agent,
+            None if not api_key else fingerprint_of_hash(self._hash(api_key)),
+            response.status,
+            response.example,
+            response.source,
+        )
         if cassette is not None:
             entry["cassette"] = cassette  # a replayed answer's FILE:LINE
         self.store.record(entry, checked=checked)

@@ -30,6 +30,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "filter_journal",
+    "journal_entry",
     "standing_armed",
     "template_agent",
     "unlisted_account",
@@ -218,6 +219,38 @@ def unlisted_account(sid: str, default: AccountData | None) -> AccountInfo | Non
 def standing_armed(faults: Sequence[Armed]) -> list[Armed]:
     """Standing faults as every store keeps them: unlimited, unmatched, with their params."""
     return [Armed(0, "fault", f.name, None, params=dict(f.params)) for f in faults]
+
+
+def journal_entry(
+    time: str,
+    pod: str,
+    method: str,
+    path: str,
+    operation: str | None,
+    canonical: str | None,
+    sid: str | None,
+    agent_number: str | None,
+    api_key: str | None,
+    status: int,
+    example: str | None,
+    source: str,
+) -> dict[str, Any]:
+    """The journal's one entry format, whoever answered (the engine; the proxy adds its own keys
+    after these): what `filter_journal`, the dashboard and `GET /__mock/journal` read."""
+    return {
+        "time": time,
+        "pod": pod,
+        "method": method,
+        "path": path,
+        "operation": operation,
+        "canonical": canonical,
+        "sid": sid,
+        "agent_number": agent_number,
+        "api_key": api_key,  # a fingerprint (`key_fingerprint`), never the key
+        "status": status,
+        "example": example,
+        "source": source,
+    }
 
 
 def filter_journal(

@@ -48,6 +48,7 @@ from ..core import (
     Verdict,
     decoded_body,
     encode_json,
+    journal_entry,
     key_fingerprint,
     mask,
     now_iso,
@@ -314,26 +315,25 @@ class Proxy:
         if not self.journal:
             return
         try:
-            self.store.record(
-                {
-                    "time": now_iso(),
-                    "pod": pod,
-                    "method": method,
-                    "path": path,
-                    "operation": verdict.operation,
-                    "canonical": verdict.canonical,
-                    "sid": verdict.params.get("sid"),
-                    "agent_number": verdict.params.get("agent_number"),
-                    "api_key": key_fingerprint(key),
-                    "status": status,
-                    "example": verdict.example,
-                    "source": source,
-                    "violations": [v.token() for v in verdict.violations],
-                    "layout": verdict.layout,
-                    "elapsed_ms": round(elapsed_ms, 1),
-                    "upstream": _shown(upstream),
-                }
+            entry = journal_entry(
+                now_iso(),
+                pod,
+                method,
+                path,
+                verdict.operation,
+                verdict.canonical,
+                verdict.params.get("sid"),
+                verdict.params.get("agent_number"),
+                key_fingerprint(key),
+                status,
+                verdict.example,
+                source,
             )
+            entry["violations"] = [v.token() for v in verdict.violations]
+            entry["layout"] = verdict.layout
+            entry["elapsed_ms"] = round(elapsed_ms, 1)
+            entry["upstream"] = _shown(upstream)
+            self.store.record(entry)
         except StoreUnavailable as exc:
             log.warning("mock_server: proxy: %s %s not journalled: %s", method, path, exc)
 
