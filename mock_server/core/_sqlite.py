@@ -71,19 +71,22 @@ DROP TABLE IF EXISTS journal;
 """
 
 _STORES: weakref.WeakSet[SqliteStore] = weakref.WeakSet()
-# SQLite's own "database is locked": a holder outside the counter's turn (a checkpoint when another
-# connection closes, a sqlite3 shell on a --state file) kept the file past the busy timeout.
-_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+# SQLite's own "database is locked" (SQLITE_BUSY and its extended codes): a holder outside the
+# counter's turn (a sqlite3 shell on a --state file, a checkpoint when another connection closes)
+# kept the file past the busy timeout. SQLITE_LOCKED is not among them: without a shared cache it
+# is a conflict inside one connection, a bug, and stays a 500.
 
 
 @contextmanager
 def _busy_is_unavailable() -> Iterator[None]:
     """A locked file is the store being unavailable, as a Redis timeout is: 503, nothing written
-    (the transaction rolls back), and the next request tries again. Never the 500 of a bug."""
+    (the transaction rolls back), and the next request tries again. Never the 500 of a bug.
+    Around every statement that can meet the lock: the transactions, and the reads a kept answer
+    spares (so a GET answered from what a worker kept pays nothing for it)."""
     try:
         yield
     except sqlite3.OperationalError as exc:
-        if exc.sqlite_errorcode & 0xFF not in _BUSY_CODES:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
             raise
         raise StoreUnavailable(
             f"SQLite store: the state file stayed locked by another connection ({exc.sqlite_errorname})"
@@ -138,8 +141,9 @@ class SqliteStore:
             conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
             # WAL is a property of the file: set once. Asking for it again on every new connection
             # fails at once with "database is locked" while another connection reads.
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode=WAL")
+            with _busy_is_unavailable():
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
             # No fsync, as for the journal beside it: a commit is in the OS's hands when it returns,
             # which is what a kill -9 leaves safe (`make soak` kills writers); an OS crash or power
             # loss may lose the newest commits of a --state file. A mock's state is a test fixture;
@@ -169,8 +173,8 @@ class SqliteStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """Every write of the store: inside the change counter's turn, so readers hear of it."""
-        db = self._db()
         with _busy_is_unavailable(), self._changes.writing():
+            db = self._db()
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -185,8 +189,8 @@ class SqliteStore:
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """One snapshot across tables (WAL readers never block the writer)."""
-        db = self._db()
         with _busy_is_unavailable():
+            db = self._db()
             db.execute("BEGIN")
             try:
                 yield db
@@ -213,6 +217,7 @@ class SqliteStore:
 
     # -- set-up --------------------------------------------------------------------
 
+    @_busy_is_unavailable()
     def is_initialized(self) -> bool:
         row = self._db().execute("SELECT 1 FROM meta WHERE key = 'seed'").fetchone()
         return row is not None
@@ -251,13 +256,17 @@ class SqliteStore:
             self._db()
         changes = self._changes.read()  # before SQLite is asked: a writer after this moves it
         if changes & 1 or changes != local.changes:  # a writer is inside, or one began since
-            local.version.execute("PRAGMA data_version")
-            version = local.version.fetchone()[0]
-            if version != local.seen:
-                local.seen = version
-                self._invalidate()
+            self._ask_version(local)
             local.changes = changes  # only once SQLite answered: a failed ask is asked again
         return self._kept_control()
+
+    @_busy_is_unavailable()
+    def _ask_version(self, local: threading.local) -> None:
+        local.version.execute("PRAGMA data_version")
+        version = local.version.fetchone()[0]
+        if version != local.seen:
+            local.seen = version
+            self._invalidate()
 
     def _kept_control(self) -> Control:
         epoch, reads = self._reads
@@ -267,6 +276,7 @@ class SqliteStore:
             self._keep(epoch, _CONTROL, control)
         return control
 
+    @_busy_is_unavailable()
     def _read_control(self, db: sqlite3.Connection) -> Control:
         """Read again only when `generation` moved: another worker's DELETE changes no Control."""
         generation = int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
@@ -295,6 +305,7 @@ class SqliteStore:
             self._keep(epoch, ("account", pod, sid), kept)
         return kept  # type: ignore[no-any-return]
 
+    @_busy_is_unavailable()
     def _read_account(self, pod: str, sid: str) -> AccountInfo | None:
         row = (
             self._db()
@@ -311,18 +322,22 @@ class SqliteStore:
         epoch, reads = self._reads
         kept = reads.get(("key", pod, key_hash), _MISSING)
         if kept is _MISSING:
-            row = (
-                self._db()
-                .execute(
-                    "SELECT sid FROM accounts, json_each(accounts.key_hashes) AS k"
-                    " WHERE accounts.pod = ? AND k.value = ? ORDER BY sid LIMIT 1",
-                    (pod, key_hash),
-                )
-                .fetchone()
-            )
-            kept = None if row is None else str(row[0])
+            kept = self._read_key(pod, key_hash)
             self._keep(epoch, ("key", pod, key_hash), kept)
         return kept  # type: ignore[no-any-return]
+
+    @_busy_is_unavailable()
+    def _read_key(self, pod: str, key_hash: str) -> str | None:
+        row = (
+            self._db()
+            .execute(
+                "SELECT sid FROM accounts, json_each(accounts.key_hashes) AS k"
+                " WHERE accounts.pod = ? AND k.value = ? ORDER BY sid LIMIT 1",
+                (pod, key_hash),
+            )
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
 
     def testers(self, pod: str, sid: str, agent: str) -> list[dict[str, Any]] | None:
         """Read each time (a copy by construction): the hot path asks for `testers_body`."""
@@ -337,6 +352,7 @@ class SqliteStore:
             self._keep(epoch, ("body", pod, sid, agent), kept)
         return kept  # type: ignore[no-any-return]
 
+    @_busy_is_unavailable()
     def _read_testers(self, pod: str, sid: str, agent: str) -> list[dict[str, Any]] | None:
         db = self._db()
         listed = db.execute("SELECT 1 FROM accounts WHERE pod = ? AND sid = ?", (pod, sid)).fetchone() is not None
@@ -374,7 +390,8 @@ class SqliteStore:
 
     def consume(self, armed: Armed) -> bool:
         if armed.remaining is None:  # still armed? a snapshot may predate a disarm
-            return self._db().execute("SELECT 1 FROM armed WHERE id = ?", (armed.id,)).fetchone() is not None
+            with _busy_is_unavailable():
+                return self._db().execute("SELECT 1 FROM armed WHERE id = ?", (armed.id,)).fetchone() is not None
         with self._write() as db:
             cur = db.execute("UPDATE armed SET remaining = remaining - 1 WHERE id = ? AND remaining > 0", (armed.id,))
             if cur.rowcount != 1:

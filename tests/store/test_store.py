@@ -713,6 +713,56 @@ def test_sqlite_store__a_file_locked_elsewhere_is_store_unavailable(
         store.close()
 
 
+def test_sqlite_store__a_file_no_one_else_may_read_is_store_unavailable(
+    tmp_path: Path, seed: StateData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A holder in exclusive locking mode (`PRAGMA locking_mode=EXCLUSIVE` in a sqlite3 shell)
+    keeps readers out too: a GET the worker has not kept, and health, answer 503 and say why;
+    both were a 500. Once it lets go, the same app answers again."""
+    monkeypatch.setattr(sqlite_module, "_BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "exclusive.sqlite3"
+    store = _sqlite_store(path, seed)
+    store.close()  # the holder takes the file while the mock has no connection open
+    client = create_app(store).test_client()
+    headers = {"api-key": "k", "Content-Type": "application/json"}
+    testers = "/in/v1/S/rcs/agent/testersbyagent?agent_number=48900"
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("UPDATE meta SET value = value WHERE key = 'generation'")
+        refused = client.get(testers, headers=headers)
+        assert (refused.status_code, refused.get_json()["code"], refused.headers["X-Mock-Source"]) == (
+            503,
+            "MOCK503",
+            "store",
+        )
+        health = client.get("/__mock/health")
+        assert health.status_code == 503
+        assert "locked by another connection" in health.get_json()["store_error"]
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    try:
+        assert client.get(testers, headers=headers).status_code == 200
+        assert client.get("/__mock/health").get_json()["status"] == "ok"
+    finally:
+        store.close()
+
+
+def test_state_documents__a_tuple_from_python_is_no_array(seed: StateData, validator: Schema) -> None:
+    """jsonschema-rs takes a tuple for an array and jsonschema does not: a state handed in from
+    Python (`KaleyraMock.load_state`) with one is refused, as before, rather than kept and failing
+    later in the store (`.append` on a tuple was a 500)."""
+    for doc in (
+        {"accounts": ({"sid": "S"},)},
+        {"accounts": [{"sid": "S", "api_keys": ("k",)}]},
+        {"accounts": [{"sid": "S", "pod": "in", "agents": {"1": ()}}]},
+    ):
+        with pytest.raises(StateError, match="must satisfy type"):
+            StateData.from_document(_doc_with(seed, **doc), validator)
+
+
 # -- concurrency -------------------------------------------------------------------------------
 
 
