@@ -45,6 +45,7 @@ from ._http import (
     read_body,
     request_problem,
     route_path,
+    status_line,
     wsgi_response,
 )
 
@@ -101,7 +102,13 @@ class MockApp(Flask):
     def wsgi_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if is_control_path(route_path(environ)):
             if self._control_routes is not None:
-                self._route_control()
+                try:
+                    self._route_control()
+                except Exception as exc:  # a bug (the package's dashboard files unreadable): the envelope
+                    log.exception("mock_server: the control plane's routes could not be added")
+                    status, headers, body = wsgi_response(crash_response(exc), environ)
+                    start_response(status_line(status), headers)
+                    return body
             return super().wsgi_app(environ, start_response)
         if self.proxy is not None and self.proxy.takes(environ):
             return self.proxy(environ, start_response)
@@ -315,7 +322,8 @@ _UI_HEADERS = {
 
 
 def _ui_files() -> dict[str, tuple[bytes, str]]:
-    """Read once per app from the package data, so a running server never reads the disk for them."""
+    """Read from the package data once per app, at its first control request (when its routes are
+    added); a dashboard's page loads never read the disk."""
     folder = resources.files("mock_server.web").joinpath("ui")
     return {key: (folder.joinpath(name).read_bytes(), kind) for key, (name, kind) in _UI_FILES.items()}
 

@@ -258,6 +258,29 @@ def test_control_plane__first_requests_at_once_each_find_every_route() -> None:
         assert _first_control_requests_at_once(client) == [200] * 16
 
 
+def test_control_plane__routes_that_cannot_be_added_answer_the_crash_envelope(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Adding the routes runs outside Flask's handlers: a failure there (the package's dashboard
+    files unreadable) is the mock's 500 envelope, not a bare traceback, and is tried again."""
+    import mock_server.web._app as app_module
+
+    client = create_app().test_client()
+
+    def unreadable() -> dict[str, tuple[bytes, str]]:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(app_module, "_ui_files", unreadable)
+    crashed = client.get("/__mock/health")
+    assert (crashed.status_code, crashed.headers["X-Mock-Source"], crashed.get_json()["code"]) == (
+        500,
+        "crash",
+        "MOCK500",
+    )
+    monkeypatch.undo()
+    assert client.get("/__mock/health").status_code == 200
+
+
 # -- reset -------------------------------------------------------------------------------
 
 
