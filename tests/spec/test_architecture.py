@@ -19,6 +19,11 @@ CORE = Path(mock_server.core.__file__).resolve().parent
 PACKAGE = CORE.parent
 
 
+def _python(code: str) -> str:
+    """What `code` prints in a new interpreter: what importing costs is only seen from scratch."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+
 def _imports(path: Path) -> set[str]:
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
@@ -39,7 +44,7 @@ def test_core__imports_neither_flask_nor_werkzeug_nor_web(path: Path) -> None:
 
 def test_core__importing_it_loads_no_web_framework() -> None:
     code = "import sys, mock_server.core; print(sorted(m for m in ('flask', 'werkzeug') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = _python(code)
     assert out.strip() == "[]"
 
 
@@ -60,7 +65,7 @@ def test_worker__a_valid_seed_and_an_app_load_no_jsonschema_until_a_document_is_
         "refused = no.get_json()['data']['error']['error_message']\n"
         "print(ok, before, 'jsonschema' in sys.modules, refused)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = _python(code)
     assert out.strip() == '200 False True /rcs_enabled: must satisfy type "boolean"'
 
 
@@ -75,7 +80,7 @@ def test_core__imports_without_the_redis_extra_and_the_store_names_it() -> None:
         "except ModuleNotFoundError as exc:\n"
         "    print(exc)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = _python(code)
     assert out.strip() == "the Redis store needs the redis client: pip install 'kaleyra-rcs-harness[redis]'"
 
 
@@ -110,7 +115,7 @@ def test_client__never_imports_the_mock(path: Path) -> None:
 
 def test_client__importing_it_loads_no_mock() -> None:
     code = "import sys, kaleyra_rcs; print(sorted(m for m in ('mock_server', 'flask') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = _python(code)
     assert out.strip() == "[]"
 
 

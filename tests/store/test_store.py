@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 
 from mock_server.core import (
@@ -675,24 +676,33 @@ def test_a_fresh_sqlite_file_is_not_initialized(tmp_path: Path) -> None:
         store.close()
 
 
+_API_HEADERS = {"api-key": "k", "Content-Type": "application/json"}
+_TESTERS = "/in/v1/S/rcs/agent/testersbyagent?agent_number=48900"
+
+
+def _held_sqlite_mock(
+    tmp_path: Path, seed: StateData, monkeypatch: pytest.MonkeyPatch
+) -> tuple[SqliteStore, FlaskClient, sqlite3.Connection]:
+    """A SQLite store with a 0.2 s busy timeout, an app on it, and a connection of another client
+    (the holder, not yet holding anything) on the same file."""
+    monkeypatch.setattr(sqlite_module, "_BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "held.sqlite3"
+    store = _sqlite_store(path, seed)
+    return store, create_app(store).test_client(), sqlite3.connect(path, isolation_level=None)
+
+
 def test_sqlite_store__a_file_locked_elsewhere_is_store_unavailable(
     tmp_path: Path, seed: StateData, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A holder outside the mock (a sqlite3 shell on a --state file) past the busy timeout: each
     write is a 503 MOCK503 with nothing written, reads go on, and the first write after it lets go
     succeeds. It was a 500 MOCK500 (an OperationalError taken for a bug)."""
-    monkeypatch.setattr(sqlite_module, "_BUSY_TIMEOUT_S", 0.2)
-    path = tmp_path / "locked.sqlite3"
-    store = _sqlite_store(path, seed)
-    client = create_app(store).test_client()
-    headers = {"api-key": "k", "Content-Type": "application/json"}
-    testers = "/in/v1/S/rcs/agent/testersbyagent?agent_number=48900"
-    holder = sqlite3.connect(path, isolation_level=None)
+    store, client, holder = _held_sqlite_mock(tmp_path, seed, monkeypatch)
     try:
         holder.execute("BEGIN EXCLUSIVE")
         with pytest.raises(StoreUnavailable, match="locked by another connection"):
             store.delete_agent("in", "S", "48900")
-        refused = client.delete("/in/v1/S/rcs/agent/48900", headers=headers)
+        refused = client.delete("/in/v1/S/rcs/agent/48900", headers=_API_HEADERS)
         assert (refused.status_code, refused.headers["Retry-After"], refused.headers["X-Mock-Source"]) == (
             503,
             "1",
@@ -701,13 +711,13 @@ def test_sqlite_store__a_file_locked_elsewhere_is_store_unavailable(
         assert refused.get_json()["code"] == "MOCK503"
         reset = client.post("/__mock/reset")
         assert (reset.status_code, reset.get_json()["data"]["error"]["error_code"]) == (503, "STORE_UNAVAILABLE")
-        assert client.get(testers, headers=headers).status_code == 200  # WAL: readers are never held
+        assert client.get(_TESTERS, headers=_API_HEADERS).status_code == 200  # WAL: readers are never held
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     try:
-        assert client.get(testers, headers=headers).status_code == 200  # the refused delete wrote nothing
-        assert client.delete("/in/v1/S/rcs/agent/48900", headers=headers).status_code == 200
+        assert client.get(_TESTERS, headers=_API_HEADERS).status_code == 200  # the refused delete wrote nothing
+        assert client.delete("/in/v1/S/rcs/agent/48900", headers=_API_HEADERS).status_code == 200
         assert store.testers("in", "S", "48900") is None
     finally:
         store.close()
@@ -719,19 +729,13 @@ def test_sqlite_store__a_file_no_one_else_may_read_is_store_unavailable(
     """A holder in exclusive locking mode (`PRAGMA locking_mode=EXCLUSIVE` in a sqlite3 shell)
     keeps readers out too: a GET the worker has not kept, and health, answer 503 and say why;
     both were a 500. Once it lets go, the same app answers again."""
-    monkeypatch.setattr(sqlite_module, "_BUSY_TIMEOUT_S", 0.2)
-    path = tmp_path / "exclusive.sqlite3"
-    store = _sqlite_store(path, seed)
+    store, client, holder = _held_sqlite_mock(tmp_path, seed, monkeypatch)
     store.close()  # the holder takes the file while the mock has no connection open
-    client = create_app(store).test_client()
-    headers = {"api-key": "k", "Content-Type": "application/json"}
-    testers = "/in/v1/S/rcs/agent/testersbyagent?agent_number=48900"
-    holder = sqlite3.connect(path, isolation_level=None)
     try:
         holder.execute("PRAGMA locking_mode=EXCLUSIVE")
         holder.execute("BEGIN EXCLUSIVE")
         holder.execute("UPDATE meta SET value = value WHERE key = 'generation'")
-        refused = client.get(testers, headers=headers)
+        refused = client.get(_TESTERS, headers=_API_HEADERS)
         assert (refused.status_code, refused.get_json()["code"], refused.headers["X-Mock-Source"]) == (
             503,
             "MOCK503",
@@ -744,7 +748,7 @@ def test_sqlite_store__a_file_no_one_else_may_read_is_store_unavailable(
         holder.execute("COMMIT")
         holder.close()
     try:
-        assert client.get(testers, headers=headers).status_code == 200
+        assert client.get(_TESTERS, headers=_API_HEADERS).status_code == 200
         assert client.get("/__mock/health").get_json()["status"] == "ok"
     finally:
         store.close()
