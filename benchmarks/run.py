@@ -30,7 +30,7 @@ import httpx
 
 from benchmarks.peers import PEERS
 from benchmarks.peers import missing as peer_missing
-from mock_server.testing import free_port, group_rss_kib
+from mock_server.testing import exit_on_sigterm, free_port, group_rss_kib
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -809,6 +809,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-make-test", action="store_true", help="leave out figure 7 (`make test` wall time)")
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     if shutil.which("wrk") is None:
         print("benchmarks: wrk is missing; install it with `apt-get install wrk` (Debian)", file=sys.stderr)
         return 2

@@ -25,6 +25,7 @@ __all__ = [
     "RedisMissing",
     "RedisServer",
     "ServerProcess",
+    "exit_on_sigterm",
     "free_port",
     "group_pids",
     "group_rss_kib",
@@ -32,6 +33,17 @@ __all__ = [
 ]
 
 REDIS_MISSING = "redis-server is missing: install Debian's package (apt-get install redis-server; `make test` does it)"
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C: each `finally` stops the servers it started. A runner's servers
+    are in sessions of their own (Ctrl-C at a terminal reaches only the runner), so a runner that
+    SIGTERM killed outright left them all running."""
+
+    def unwind(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, unwind)
 
 
 def free_port() -> int:

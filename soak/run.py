@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from mock_server.core import SpecIndex, StateData, default_seed_document, state_validator
-from mock_server.testing import ServerProcess, group_pids, group_rss_kib, start_server
+from mock_server.testing import ServerProcess, exit_on_sigterm, group_pids, group_rss_kib, start_server
 
 from ._fuzz import KEY, fuzz
 from ._hostile import Target, body_limits, conformance, depth, echoes, origins, stalled_clients
@@ -626,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs, to check the runner itself")
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     quick = args.quick
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
