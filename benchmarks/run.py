@@ -70,8 +70,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def _start(cmd: list[str], tree: Path = ROOT) -> subprocess.Popen[bytes]:
-    """`tree`: the checkout whose code runs (another one's packages first on the path).
+def _env(tree: Path) -> dict[str, str]:
+    """For a process running `tree`'s code (another checkout's packages first on the path).
 
     Bytecode may be cached, as on a user's machine (pip compiles an installed package; a checkout
     writes it at its first import): where PYTHONDONTWRITEBYTECODE is set, as on this VM, every
@@ -79,8 +79,13 @@ def _start(cmd: list[str], tree: Path = ROOT) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     if tree != ROOT:
         env["PYTHONPATH"] = str(tree)
+    return env
+
+
+def _start(cmd: list[str], tree: Path = ROOT) -> subprocess.Popen[bytes]:
+    """`tree`: the checkout whose code runs."""
     return subprocess.Popen(
-        cmd, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        cmd, cwd=tree, env=_env(tree), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
 
 
@@ -512,12 +517,10 @@ def suite_setup(tests: int, rounds: int, baseline: Path | None = None) -> dict[s
     runs: dict[str, list[float]] = {name: [] for name in trees}
     for _ in range(rounds):
         for name, tree in trees.items():
-            env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as `_start`
-            env["PYTHONPATH"] = str(tree)
             done = subprocess.run(
                 [sys.executable, "-c", _SETUP_CODE, str(tests)],
                 cwd=tree,
-                env=env,
+                env=_env(tree),
                 capture_output=True,
                 text=True,
                 timeout=300,
