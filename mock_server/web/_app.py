@@ -93,7 +93,7 @@ class MockApp(Flask):
 
     api: ApiApp
     proxy: Proxy | None = None
-    # The control plane's routes, added at its first request: werkzeug compiles each of its 33
+    # The control plane's routes, added at its first request: werkzeug compiles each of its 32
     # rules, which was 15 of the 20 ms of `create_app` (paid per test by `kaleyra_mock`) and of
     # every worker's start, for apps most of which only ever answer the API.
     _control_routes: Callable[[], Blueprint] | None = None
