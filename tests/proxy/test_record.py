@@ -4,6 +4,7 @@ bounded, written by several workers at once, and never holding the api key."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -96,9 +97,24 @@ def test_record__a_full_cassette__stops_recording_and_proxying_goes_on(gateway: 
 def test_record__two_workers_appending_at_once__write_whole_lines_only(recording: tuple[Running, Path]) -> None:
     server, cassette = recording
     before = len(read_cassette(cassette)[0])
-    with httpx.Client(timeout=20) as client, ThreadPoolExecutor(32) as pool:
-        url = f"{server.url}/in{TESTERS}?agent_number=chunked"
-        answers = list(pool.map(lambda _: client.get(url, headers=HEADERS).status_code, range(200)))
+    url = f"{server.url}/in{TESTERS}?agent_number=chunked"
+    # A client per thread, not one httpx.Client across 32: its pool once closed a socket another
+    # thread was reading (the client's own ReadError, EBADF, in a CI run).
+    clients: list[httpx.Client] = []
+    mine = threading.local()
+
+    def get(_: int) -> int:
+        if not hasattr(mine, "client"):
+            mine.client = httpx.Client(timeout=20)
+            clients.append(mine.client)
+        return mine.client.get(url, headers=HEADERS).status_code
+
+    try:
+        with ThreadPoolExecutor(32) as pool:
+            answers = list(pool.map(get, range(200)))
+    finally:
+        for client in clients:
+            client.close()
     assert answers == [200] * 200
     exchanges, skipped = read_cassette(cassette)
     assert skipped == []
