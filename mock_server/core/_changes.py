@@ -66,9 +66,10 @@ class ChangeCounter:
         return self._value[0]
 
     @contextmanager
-    def writing(self) -> Iterator[None]:
+    def writing(self) -> Iterator[int]:
         """Odd for the whole transaction, whatever it raises; even after it. The turn is waited
-        for at most `timeout` in all (then `StoreUnavailable`: 503, nothing written)."""
+        for at most `timeout` in all (then `StoreUnavailable`: 503, nothing written). Yields the
+        value the counter will have when this turn ends: no other writer can move it before."""
         if self._owner == threading.get_ident():  # flock would let the same process in twice
             raise RuntimeError("a write of the store inside another write of it, on one thread")
         deadline = time.monotonic() + self.timeout
@@ -80,7 +81,7 @@ class ChangeCounter:
                 self._take_turn(deadline)
                 self._value[0] |= 1
                 try:
-                    yield
+                    yield self._value[0] + 1
                 finally:
                     self._value[0] += 1
             finally:
@@ -128,7 +129,7 @@ class NoCounter:
         return 1  # odd: always ask
 
     @contextmanager
-    def writing(self) -> Iterator[None]:
+    def writing(self) -> Iterator[int]:
         raise StoreUnavailable(f"SQLite store: its change counter could not be opened in this process: {self.why}")
         yield  # pragma: no cover - a generator, for contextmanager
 

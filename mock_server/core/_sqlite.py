@@ -173,7 +173,7 @@ class SqliteStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """Every write of the store: inside the change counter's turn, so readers hear of it."""
-        with _busy_is_unavailable(), self._changes.writing():
+        with _busy_is_unavailable(), self._changes.writing() as after:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -185,6 +185,10 @@ class SqliteStore:
                 raise
             finally:
                 self._invalidate()  # data_version tells only of other connections' commits
+                # Nothing kept predates this turn, and no other writer commits before it ends: at
+                # `after`, this thread's next control() has nothing to ask SQLite (a DELETE's
+                # successor skips PRAGMA data_version). A commit after this turn moves the counter on.
+                self._local.changes = after
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

@@ -216,6 +216,45 @@ def test_sqlite_store__another_connections_commit_is_asked_of_sqlite_once(stores
     assert statements == []
 
 
+def test_sqlite_store__after_its_own_commit_a_thread_asks_sqlite_nothing_but_reads_anew(stores: Stores) -> None:
+    """A DELETE's successor on the same worker: its store's own commit emptied what was kept and
+    left the counter where that thread knows it, so PRAGMA data_version is not asked; a commit of
+    another connection after it still is."""
+    store, other = stores
+    store.control()
+    assert store.testers_body("in", "S", "48900") is not None
+    statements = _statements(store)
+    assert store.delete_agent("in", "S", "48900")
+    statements.clear()
+    store.control()
+    assert store.testers_body("in", "S", "48900") is None
+    assert "PRAGMA data_version" not in statements
+    assert statements  # read anew: nothing read before the commit is kept after it
+    assert other.delete_agent("in", "S", "48400")
+    statements.clear()
+    store.control()
+    assert statements.count("PRAGMA data_version") == 1
+    assert store.testers_body("in", "S", "48400") is None
+
+
+def test_sqlite_store__a_commit_of_another_thread_after_this_ones_is_seen(tmp_path: Path) -> None:
+    """The counter value a writer keeps is its own turn's end: another thread of the same process
+    that reads and keeps, and then another connection's commit, both come after it."""
+    store = SqliteStore(tmp_path / "state.sqlite3", seed=SEED)
+    other = SqliteStore(tmp_path / "state.sqlite3")
+    try:
+        assert store.delete_agent("in", "S", "48900")
+        reader = threading.Thread(target=lambda: store.testers_body("in", "S", "48400"))
+        reader.start()
+        reader.join()  # kept by another thread, after this thread's commit
+        assert other.delete_agent("in", "S", "48400")
+        store.control()
+        assert store.testers_body("in", "S", "48400") is None
+    finally:
+        store.close()
+        other.close()
+
+
 def test_sqlite_store__a_writer_that_died_inside_its_transaction_leaves_readers_asking(stores: Stores) -> None:
     """The counter stays odd when a writer is killed between making it odd and even (here: its
     commit went through, its last step never ran): readers then ask SQLite on every request and
