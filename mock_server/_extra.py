@@ -3,7 +3,7 @@ the command line and the fixtures turn a missing module into one line that names
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 
 __all__ = ["INSTALL", "IN_PROCESS", "SERVER", "missing_extra", "require_extra"]
 
@@ -24,6 +24,8 @@ def missing_extra(who: str, exc: ModuleNotFoundError) -> str | None:
 
 
 def require_extra(*modules: str) -> None:
-    """Import `modules` now, so a missing one fails here, before any work, not halfway through it."""
+    """A missing one of `modules` fails here, before any work, not halfway through it. Found, not
+    imported: a server's workers import Flask only at their first control request (`web/_front.py`)."""
     for name in modules:
-        importlib.import_module(name)
+        if importlib.util.find_spec(name) is None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)

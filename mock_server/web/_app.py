@@ -1,13 +1,11 @@
-"""The Flask application: the control plane, and the one API callable it hosts."""
+"""The Flask application: the control plane, and the `Front` that sends it everything else."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
-import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -15,122 +13,71 @@ from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from ..core import (
-    DEFAULT_CASSETTE_LIMIT,
     INVALID_JSON,
     Contracts,
     ControlError,
-    ControlPlane,
-    Engine,
-    Judge,
-    MemoryStore,
     MockConfig,
     SpecIndex,
-    StateData,
     Store,
     StoreUnavailable,
-    default_seed_document,
     is_json_media_type,
     mock_error_body,
-    state_validator,
     strict_json,
 )
-from ._api import ApiApp, PodConverter
+from ._api import PodConverter
+from ._front import Front, MockHandle, ProxySettings, assemble
 from ._http import (
     ConnectionDropped,
     Unreadable,
+    WSGIApp,
     crash_response,
     has_body,
-    is_control_path,
     is_loopback_host,
     read_body,
     request_problem,
-    route_path,
-    status_line,
     wsgi_response,
 )
 
 if TYPE_CHECKING:
+    from ._api import ApiApp
     from ._proxy import Proxy
 
-__all__ = ["DEFAULT_UPSTREAM_TIMEOUT", "ConnectionDropped", "MockApp", "MockHandle", "ProxySettings", "create_app"]
-
-DEFAULT_UPSTREAM_TIMEOUT = 30.0
+__all__ = ["ConnectionDropped", "MockApp", "control_app", "create_app"]
 
 log = logging.getLogger("mock_server")
 
 
-@dataclass(frozen=True)
-class ProxySettings:
-    """Where each pod's requests go, and what is kept of them (see `kaleyra-mock --help`)."""
-
-    upstreams: Mapping[str, str] = field(default_factory=dict)  # pod -> base URL
-    ca_file: str | None = None
-    timeout: float = DEFAULT_UPSTREAM_TIMEOUT
-    record: str | None = None
-    record_limit: int = DEFAULT_CASSETTE_LIMIT
-    keep_personal_data: bool = False
-
-
-@dataclass(frozen=True)
-class MockHandle:
-    """What tests and the plugin reach through `app.extensions["kaleyra_mock"]`."""
-
-    engine: Engine
-    control: ControlPlane
-    store: Store
-    spec: SpecIndex
-    config: MockConfig
-    proxy: Proxy | None = None
-
-
 class MockApp(Flask):
-    """Flask serves the control plane; every other path goes to the one API callable.
+    """The mock in-process: Flask serves the control plane, and `Front` every request.
 
     Flask's own request machinery (context, routing, response objects) is kept for the control
     plane, where its views and error handlers pay for themselves; the API is a plain WSGI
     callable (`ApiApp`) so that each API request costs only what the engine does.
     """
 
-    api: ApiApp
-    proxy: Proxy | None = None
-    # The control plane's routes, added at its first request: werkzeug compiles each of its 32
-    # rules, which was 15 of the 20 ms of `create_app` (paid per test by `kaleyra_mock`) and of
-    # every worker's start, for apps most of which only ever answer the API.
-    _control_routes: Callable[[], Blueprint] | None = None
-    _routing = threading.Lock()
+    front: Front
+
+    @property
+    def api(self) -> ApiApp:
+        return self.front.api
+
+    @property
+    def proxy(self) -> Proxy | None:
+        return self.front.proxy
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if is_control_path(route_path(environ)):
-            if self._control_routes is not None:
-                try:
-                    self._route_control()
-                except Exception as exc:  # a bug (the package's dashboard files unreadable): the envelope
-                    log.exception("mock_server: the control plane's routes could not be added")
-                    status, headers, body = wsgi_response(crash_response(exc), environ)
-                    start_response(status_line(status), headers)
-                    return body
-            return super().wsgi_app(environ, start_response)
-        if self.proxy is not None and self.proxy.takes(environ):
-            return self.proxy(environ, start_response)
-        return self.api(environ, start_response)
-
-    def _route_control(self) -> None:
-        with self._routing:  # one per process: apps are built rarely and routed once each
-            if self._control_routes is not None:  # before the app's first control request, as Flask requires
-                self.register_blueprint(self._control_routes())
-                self._control_routes = None  # only now: a request seeing None finds every route
+        return self.front(environ, start_response)
 
     def runs_long(self, environ: dict[str, Any]) -> bool:
-        """Whether a request may take long (a large state document, a journal read of many entries,
-        an upstream's answer): the one place a server asks, to keep such requests off its event loop."""
-        if is_control_path(route_path(environ)):
-            return True
-        return self.proxy is not None and self.proxy.takes(environ)
+        return self.front.runs_long(environ)
 
-
-def _default_store(spec: SpecIndex) -> MemoryStore:
-    seed = StateData.from_document(default_seed_document(spec), state_validator(spec))
-    return MemoryStore(seed)
+    def control(self) -> WSGIApp:
+        """The control plane's callable, Flask's own, with its routes: added only now, at the first
+        control request (`Front`), since werkzeug compiles each of the 32 rules, which was 15 of the
+        20 ms of `create_app` (paid per test by `kaleyra_mock`), for apps most of which only ever
+        answer the API."""
+        self.register_blueprint(_control_blueprint(self.extensions["kaleyra_mock"]))
+        return super().wsgi_app
 
 
 def create_app(
@@ -152,35 +99,24 @@ def create_app(
     whose Host names another machine: a page that rebinds its own name to 127.0.0.1 sends no
     Origin with a GET, and would otherwise read the state.
     """
-    spec = spec or SpecIndex.load()
-    store = store if store is not None else _default_store(spec)
-    config = config or MockConfig()
-    engine = Engine(spec, store, config)
-    api = ApiApp(engine, spec, config.default_pod)
-    forwarder = None
-    if proxy is not None and proxy.upstreams:
-        from ._proxy import Proxy  # httpx, ssl and certifi: only for a server that forwards
+    handle = assemble(store, config, spec=spec, proxy=proxy, contracts=contracts)
+    return _flask_app(handle, control_plane=control_plane, loopback_hosts_only=loopback_hosts_only)
 
-        if contracts is None:
-            from kaleyra_rcs import load_spec
 
-            contracts = load_spec()
-        judge = Judge(spec, contracts, api.router.route)
-        forwarder = Proxy(
-            proxy, spec, judge, store, default_pod=config.default_pod, journal=config.journal, render=engine.render
-        )
-    control = ControlPlane(spec, store, config, proxy_health=forwarder.health if forwarder is not None else None)
-    handle = MockHandle(engine, control, store, spec, config, forwarder)
+def control_app(handle: MockHandle, *, control_plane: bool, loopback_hosts_only: bool) -> WSGIApp:
+    """The control plane of parts assembled elsewhere (a server's worker, at its first control
+    request): the Flask app `create_app` would make of them, routed."""
+    return _flask_app(handle, control_plane=control_plane, loopback_hosts_only=loopback_hosts_only).control()
 
+
+def _flask_app(handle: MockHandle, *, control_plane: bool, loopback_hosts_only: bool) -> MockApp:
     app = MockApp("mock_server")
-    app.proxy = forwarder
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # OPTIONS is a method the control plane does not take
-    app.api = api
     app.url_map.converters["pod"] = PodConverter
     app.url_map.merge_slashes = False
     app.url_map.redirect_defaults = False
     app.extensions["kaleyra_mock"] = handle
-    app._control_routes = lambda: _control_blueprint(handle)
+    app.front = Front(handle, app.control)
     _register_error_handlers(app, enabled=control_plane, loopback_hosts_only=loopback_hosts_only)
     return app
 

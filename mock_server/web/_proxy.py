@@ -2,7 +2,7 @@
 
 Why a WSGI callable of its own (beside `ApiApp`): the same app serves in-process and behind
 granian, so a test that proxies through `create_app(...).test_client()` and one over sockets
-meet the same code. It blocks on the network, so `MockApp.runs_long` sends its requests to the
+meet the same code. It blocks on the network, so `Front.runs_long` sends its requests to the
 bridge's threads, never the event loop.
 
 What passes: method, path (the mock's /in or /na prefix taken off), the raw query, the body
@@ -57,7 +57,7 @@ from ..core import (
 )
 
 # The settings live beside create_app, which a server that forwards nothing imports without httpx.
-from ._app import DEFAULT_UPSTREAM_TIMEOUT, ProxySettings
+from ._front import DEFAULT_UPSTREAM_TIMEOUT, ProxySettings
 from ._http import (
     MAX_BODY,
     Unreadable,

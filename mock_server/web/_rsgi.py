@@ -93,7 +93,7 @@ def _never(environ: dict[str, Any]) -> bool:
 
 async def call_app_on_loop(app: WSGIApp, environ: dict[str, Any], threads: Executor | None) -> Answer:
     """The app called from an event loop, as the server and the async in-process transport call it:
-    on the loop's thread, unless the app says the request may take long (`MockApp.runs_long`: the
+    on the loop's thread, unless the app says the request may take long (`Front.runs_long`: the
     control plane, a proxied request), which runs on one of `threads` (None: the loop's default
     pool); a `latency` fault's delay is awaited after the call (`DEFERRED_LATENCY`), holding no thread."""
     delays: list[float] = []
@@ -116,7 +116,7 @@ class RsgiBridge:
         self.read_timeout = read_timeout
         self.max_body = max_body
         self._names: dict[str, str] = {}
-        # For the requests the app says may take long (`MockApp.runs_long`): the control plane,
+        # For the requests the app says may take long (`Front.runs_long`): the control plane,
         # and in proxy mode every forwarded request, which waits on its upstream.
         self._threads = ThreadPoolExecutor(LONG_REQUEST_THREADS, thread_name_prefix="mock-long")
 

@@ -26,7 +26,8 @@ from ..core import (
     open_store,
 )
 from ._api import SpecRouter
-from ._app import DEFAULT_UPSTREAM_TIMEOUT, ProxySettings, create_app
+from ._front import DEFAULT_UPSTREAM_TIMEOUT, Front, ProxySettings, assemble
+from ._http import WSGIApp
 from ._rsgi import RsgiBridge, hold_stop_signals, release_stop_signals
 
 __all__ = ["DEFAULT_READ_TIMEOUT", "WORKER_ENV", "WorkerSettings", "serve", "worker_app"]
@@ -108,15 +109,16 @@ def worker_app() -> RsgiBridge:
         replay_strict=settings.replay_strict,
         calibration=None if observed is None else calibrate(spec, observed, SpecRouter.of(spec).route),
     )
-    app = create_app(
-        store,
-        config,
-        spec=spec,
-        control_plane=settings.control_plane,
-        loopback_hosts_only=settings.loopback_hosts_only,
-        proxy=settings.proxy(),
-    )
-    return RsgiBridge(app, read_timeout=settings.read_timeout)
+    handle = assemble(store, config, spec=spec, proxy=settings.proxy())
+
+    def control() -> WSGIApp:
+        from ._app import control_app  # Flask: imported by a worker at its first control request
+
+        return control_app(
+            handle, control_plane=settings.control_plane, loopback_hosts_only=settings.loopback_hosts_only
+        )
+
+    return RsgiBridge(Front(handle, control), read_timeout=settings.read_timeout)
 
 
 def serve(settings: WorkerSettings, *, host: str, port: int, workers: int, log_level: str = "warning") -> None:

@@ -249,7 +249,7 @@ def _first_control_requests_at_once(client: FlaskClient, n: int = 16) -> list[in
 
 
 def test_control_plane__first_requests_at_once_each_find_every_route() -> None:
-    """The control routes are added at an app's first control request (`MockApp._route_control`):
+    """The control routes are added at an app's first control request (`Front`, `MockApp.control`):
     requests that arrive together with it, as a dashboard's first page load sends them, wait for
     all of them rather than meet a half-routed app (404). After an API request, as in a worker."""
     for _ in range(5):
@@ -261,7 +261,7 @@ def test_control_plane__first_requests_at_once_each_find_every_route() -> None:
 def test_control_plane__routes_that_cannot_be_added_answer_the_crash_envelope(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Adding the routes runs outside Flask's handlers: a failure there (the package's dashboard
+    """Adding the routes runs outside Flask's handlers (`Front`): a failure there (the package's dashboard
     files unreadable) is the mock's 500 envelope, not a bare traceback, and is tried again."""
     import mock_server.web._app as app_module
 

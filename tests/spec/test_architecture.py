@@ -69,6 +69,37 @@ def test_worker__a_valid_seed_and_an_app_load_no_jsonschema_until_a_document_is_
     assert out.strip() == '200 False True /rcs_enabled: must satisfy type "boolean"'
 
 
+def test_worker__answers_the_api_without_flask_until_a_first_control_request(tmp_path: Path) -> None:
+    """What a start pays for (ARCHITECTURE.md, "Choices"): a server's worker routes every request
+    with `Front`, and imports Flask, and builds the control plane, at its first control request."""
+    code = (
+        "import sys\n"
+        "from mock_server.core import SqliteStore, SpecIndex, StateData, default_seed_document, state_validator\n"
+        "from mock_server.web._http import call_app\n"
+        "from mock_server.web._server import WORKER_ENV, WorkerSettings, worker_app\n"
+        "import os\n"
+        "spec = SpecIndex.load()\n"
+        f"url = 'sqlite:///{tmp_path}/state.sqlite3'\n"
+        "SqliteStore(url.removeprefix('sqlite:///'), seed=StateData.from_document(\n"
+        "    default_seed_document(spec), state_validator(spec))).close()\n"
+        "os.environ[WORKER_ENV] = WorkerSettings(store_url=url).to_env()\n"
+        "front = worker_app().app\n"
+        "def get(path, **headers):\n"
+        "    environ = {'REQUEST_METHOD': 'GET', 'PATH_INFO': path, 'QUERY_STRING': 'agent_number=48900',\n"
+        "               'SERVER_NAME': '127.0.0.1', 'SERVER_PORT': '80', 'SERVER_PROTOCOL': 'HTTP/1.1',\n"
+        "               'HTTP_HOST': '127.0.0.1', 'wsgi.url_scheme': 'http',\n"
+        "               'wsgi.input': __import__('io').BytesIO(), **headers}\n"
+        "    return call_app(front, environ)[0]\n"
+        "api = get('/in/v1/S/rcs/agent/testersbyagent', HTTP_API_KEY='k', CONTENT_TYPE='application/json')\n"
+        "missing = get('/in/v2/nowhere')\n"
+        "before = 'flask' in sys.modules\n"
+        "health = get('/__mock/health')\n"
+        "print(api, missing, before, health, 'flask' in sys.modules)\n"
+    )
+    out = _python(code)
+    assert out.strip() == "200 404 False 200 True"
+
+
 def test_core__imports_without_the_redis_extra_and_the_store_names_it() -> None:
     """The [redis] extra is optional: the core loads without the client, and only a Redis store
     asks for it, naming the extra."""
