@@ -48,7 +48,7 @@ from .core import (
 
 __all__ = ["build_parser", "main"]
 
-DEFAULT_UPSTREAM_TIMEOUT = 30.0  # the web layer's default too (`_proxy.py`); a test holds them equal
+DEFAULT_UPSTREAM_TIMEOUT = 30.0  # the web layer's default too (`_front.py`); a test holds them equal
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -297,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     err = sys.stderr
     try:
-        require_extra(*SERVER)
+        require_extra(*SERVER, imported=False)
         from .web import SpecRouter, is_loopback_host
         from .web._server import DEFAULT_READ_TIMEOUT, WorkerSettings, serve
     except ModuleNotFoundError as exc:

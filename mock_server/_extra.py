@@ -23,9 +23,14 @@ def missing_extra(who: str, exc: ModuleNotFoundError) -> str | None:
     return f"{who} needs the mock server (no module named {root!r}): {INSTALL}"
 
 
-def require_extra(*modules: str) -> None:
-    """A missing one of `modules` fails here, before any work, not halfway through it. Found, not
-    imported: a server's workers import Flask only at their first control request (`web/_front.py`)."""
+def require_extra(*modules: str, imported: bool = True) -> None:
+    """A missing one of `modules` fails here, before any work, not halfway through it.
+
+    `imported=False` (the server) only looks each one up: its workers import Flask at their first
+    control request (`web/_front.py`), so a Flask that is there but cannot be imported (one of its
+    own dependencies gone) is found then, answered 500 `MOCK500` with the error in the log."""
     for name in modules:
-        if importlib.util.find_spec(name) is None:
+        if imported:
+            importlib.import_module(name)
+        elif importlib.util.find_spec(name) is None:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)

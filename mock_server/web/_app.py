@@ -71,12 +71,13 @@ class MockApp(Flask):
     def runs_long(self, environ: dict[str, Any]) -> bool:
         return self.front.runs_long(environ)
 
-    def control(self) -> WSGIApp:
+    def _routed_control(self) -> WSGIApp:
         """The control plane's callable, Flask's own, with its routes: added only now, at the first
-        control request (`Front`), since werkzeug compiles each of the 32 rules, which was 15 of the
-        20 ms of `create_app` (paid per test by `kaleyra_mock`), for apps most of which only ever
-        answer the API."""
-        self.register_blueprint(_control_blueprint(self.extensions["kaleyra_mock"]))
+        control request (`Front` asks once), since werkzeug compiles each of the 32 rules, which was
+        15 of the 20 ms of `create_app` (paid per test by `kaleyra_mock`), for apps most of which
+        only ever answer the API."""
+        if "control" not in self.blueprints:
+            self.register_blueprint(_control_blueprint(self.extensions["kaleyra_mock"]))
         return super().wsgi_app
 
 
@@ -106,7 +107,7 @@ def create_app(
 def control_app(handle: MockHandle, *, control_plane: bool, loopback_hosts_only: bool) -> WSGIApp:
     """The control plane of parts assembled elsewhere (a server's worker, at its first control
     request): the Flask app `create_app` would make of them, routed."""
-    return _flask_app(handle, control_plane=control_plane, loopback_hosts_only=loopback_hosts_only).control()
+    return _flask_app(handle, control_plane=control_plane, loopback_hosts_only=loopback_hosts_only)._routed_control()
 
 
 def _flask_app(handle: MockHandle, *, control_plane: bool, loopback_hosts_only: bool) -> MockApp:
@@ -116,7 +117,7 @@ def _flask_app(handle: MockHandle, *, control_plane: bool, loopback_hosts_only: 
     app.url_map.merge_slashes = False
     app.url_map.redirect_defaults = False
     app.extensions["kaleyra_mock"] = handle
-    app.front = Front(handle, app.control)
+    app.front = Front(handle, app._routed_control)
     _register_error_handlers(app, enabled=control_plane, loopback_hosts_only=loopback_hosts_only)
     return app
 

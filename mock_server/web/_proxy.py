@@ -56,7 +56,7 @@ from ..core import (
     resolve_pod,
 )
 
-# The settings live beside create_app, which a server that forwards nothing imports without httpx.
+# The settings live beside `assemble` (`_front.py`), which a server that forwards nothing imports without httpx.
 from ._front import DEFAULT_UPSTREAM_TIMEOUT, ProxySettings
 from ._http import (
     MAX_BODY,

@@ -153,6 +153,16 @@ def test_cli__without_the_mock_extra__exits_2_with_one_line(tmp_path: Path, comm
     assert done.stderr == f"kaleyra-mock needs the mock server (no module named 'flask'): {INSTALL}\n"
 
 
+def test_cli__the_extra_is_looked_up_not_imported__a_missing_module_is_named() -> None:
+    """The server checks the [mock] extra before any work without importing Flask (its workers
+    import it at their first control request): a module not installed is named as an import would."""
+    from mock_server._extra import require_extra
+
+    with pytest.raises(ModuleNotFoundError) as missing:
+        require_extra("json", "kaleyra_no_such_module", imported=False)
+    assert missing.value.name == "kaleyra_no_such_module"
+
+
 # -- a fresh venv, outside the repository ----------------------------------------------------------------
 
 

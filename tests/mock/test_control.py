@@ -249,7 +249,7 @@ def _first_control_requests_at_once(client: FlaskClient, n: int = 16) -> list[in
 
 
 def test_control_plane__first_requests_at_once_each_find_every_route() -> None:
-    """The control routes are added at an app's first control request (`Front`, `MockApp.control`):
+    """The control routes are added at an app's first control request (`Front`, `MockApp._routed_control`):
     requests that arrive together with it, as a dashboard's first page load sends them, wait for
     all of them rather than meet a half-routed app (404). After an API request, as in a worker."""
     for _ in range(5):

@@ -229,7 +229,7 @@ def test_sqlite_store__after_its_own_commit_a_thread_asks_sqlite_nothing_but_rea
     store.control()
     assert store.testers_body("in", "S", "48900") is None
     assert "PRAGMA data_version" not in statements
-    assert statements  # read anew: nothing read before the commit is kept after it
+    assert any("FROM deleted_default" in sql for sql in statements)  # read anew: nothing kept from before
     assert other.delete_agent("in", "S", "48400")
     statements.clear()
     store.control()
@@ -244,9 +244,11 @@ def test_sqlite_store__a_commit_of_another_thread_after_this_ones_is_seen(tmp_pa
     other = SqliteStore(tmp_path / "state.sqlite3")
     try:
         assert store.delete_agent("in", "S", "48900")
-        reader = threading.Thread(target=lambda: store.testers_body("in", "S", "48400"))
+        kept: list[bytes | None] = []
+        reader = threading.Thread(target=lambda: kept.append(store.testers_body("in", "S", "48400")))
         reader.start()
         reader.join()  # kept by another thread, after this thread's commit
+        assert kept[0] is not None and ("body", "in", "S", "48400") in store._reads[1]
         assert other.delete_agent("in", "S", "48400")
         store.control()
         assert store.testers_body("in", "S", "48400") is None
