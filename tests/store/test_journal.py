@@ -201,12 +201,20 @@ def test_sqlite_store__a_get_on_unchanged_state_runs_no_statement(tmp_path: Path
         store.close()
 
 
-def test_sqlite_store__another_connections_commit_is_asked_of_sqlite_once(stores: Stores) -> None:
-    store, other = stores
+def _kept_then_deleted(store: SqliteStore, deleter: SqliteStore) -> list[str]:
+    """`store` keeps agent 48900's testers, then `deleter` (it, or another store on its file)
+    deletes the agent: the SQL `store`'s connection runs after that delete."""
     store.control()
     assert store.testers_body("in", "S", "48900") is not None
     statements = _statements(store)
-    assert other.delete_agent("in", "S", "48900")
+    assert deleter.delete_agent("in", "S", "48900")
+    statements.clear()
+    return statements
+
+
+def test_sqlite_store__another_connections_commit_is_asked_of_sqlite_once(stores: Stores) -> None:
+    store, other = stores
+    statements = _kept_then_deleted(store, other)
     store.control()
     assert statements.count("PRAGMA data_version") == 1
     assert store.testers_body("in", "S", "48900") is None
@@ -221,11 +229,7 @@ def test_sqlite_store__after_its_own_commit_a_thread_asks_sqlite_nothing_but_rea
     left the counter where that thread knows it, so PRAGMA data_version is not asked; a commit of
     another connection after it still is."""
     store, other = stores
-    store.control()
-    assert store.testers_body("in", "S", "48900") is not None
-    statements = _statements(store)
-    assert store.delete_agent("in", "S", "48900")
-    statements.clear()
+    statements = _kept_then_deleted(store, store)
     store.control()
     assert store.testers_body("in", "S", "48900") is None
     assert "PRAGMA data_version" not in statements
