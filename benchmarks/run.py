@@ -412,10 +412,14 @@ def cold_start(runs: int = 5, baseline: Path | None = None) -> dict[str, Any]:
     return out
 
 
+BLOCK = 100  # calls of one side of an in-process ratio before the other side's turn
+
+
 def in_process(calls: int, rounds: int) -> dict[str, Any]:
     """Figure 4: the facade over the mock in-process, beside bare httpx on an `httpx.MockTransport`
     answering the same body (what a user's suite would pay with no mock at all), sync and async.
-    Interleaved: each round times `calls` of each of the four in turn."""
+    Interleaved: each round times `calls` of each of the four, each ratio's two sides taking
+    turns in blocks of `BLOCK` calls."""
     from kaleyra_rcs import AsyncKaleyraRCS, KaleyraRCS
     from mock_server.pytest_plugin import KaleyraMock
     from mock_server.web import create_app
@@ -435,18 +439,28 @@ def in_process(calls: int, rounds: int) -> dict[str, Any]:
 
     # Calls per second of this thread's CPU time: all four run on this one thread and never wait,
     # so that is their cost; wall time on a shared VM also counts the time the thread was not
-    # scheduled, which moved one 2,000-call round against the next by 40%.
-    def rate(call: Callable[[], object]) -> float:
-        started = time.thread_time()
-        for _ in range(calls):
-            call()
-        return calls / (time.thread_time() - started)
+    # scheduled, which moved one 2,000-call round against the next by 40%. The two sides of a
+    # ratio take turns in blocks of BLOCK calls, so a slow patch of the VM (CPU time moved too:
+    # bare async httpx gave 2,473 and 3,525 calls a second in two runs) meets both alike.
+    def rates(bare: Callable[[], object], facade: Callable[[], object]) -> tuple[float, float]:
+        spent = [0.0, 0.0]
+        for _ in range(calls // BLOCK):
+            for side, call in enumerate((bare, facade)):
+                started = time.thread_time()
+                for _ in range(BLOCK):
+                    call()
+                spent[side] += time.thread_time() - started
+        return calls / spent[0], calls / spent[1]
 
-    async def rate_async(call: Callable[[], Any]) -> float:
-        started = time.thread_time()
-        for _ in range(calls):
-            await call()
-        return calls / (time.thread_time() - started)
+    async def rates_async(bare: Callable[[], Any], facade: Callable[[], Any]) -> tuple[float, float]:
+        spent = [0.0, 0.0]
+        for _ in range(calls // BLOCK):
+            for side, call in enumerate((bare, facade)):
+                started = time.thread_time()
+                for _ in range(BLOCK):
+                    await call()
+                spent[side] += time.thread_time() - started
+        return calls / spent[0], calls / spent[1]
 
     runs: dict[str, list[float]] = {"sync_bare": [], "sync_facade": [], "async_bare": [], "async_facade": []}
 
@@ -472,10 +486,12 @@ def in_process(calls: int, rounds: int) -> dict[str, Any]:
                 await abare_call()
                 await afacade.get_testers_by_agent("48900")
                 for _ in range(rounds):
-                    runs["sync_bare"].append(rate(bare_call))
-                    runs["sync_facade"].append(rate(lambda: facade.get_testers_by_agent("48900")))
-                    runs["async_bare"].append(await rate_async(abare_call))
-                    runs["async_facade"].append(await rate_async(lambda: afacade.get_testers_by_agent("48900")))
+                    sync = rates(bare_call, lambda: facade.get_testers_by_agent("48900"))
+                    runs["sync_bare"].append(sync[0])
+                    runs["sync_facade"].append(sync[1])
+                    asynchronous = await rates_async(abare_call, lambda: afacade.get_testers_by_agent("48900"))
+                    runs["async_bare"].append(asynchronous[0])
+                    runs["async_facade"].append(asynchronous[1])
 
     asyncio.run(measure())
     out: dict[str, Any] = {
