@@ -112,7 +112,6 @@ class Front:
     """
 
     def __init__(self, handle: MockHandle, control: Callable[[], WSGIApp]) -> None:
-        self.handle = handle
         self.api = handle.api
         self.proxy = handle.proxy
         self._make_control = control
