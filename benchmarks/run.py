@@ -848,7 +848,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--baseline",
         type=Path,
-        help="an earlier checkout (git worktree add DIR v0.4.0), its mock measured beside this one",
+        help="an earlier checkout (git worktree add DIR 96a825d), its mock measured beside this one",
     )
     parser.add_argument("--skip-make-test", action="store_true", help="leave out figure 7 (`make test` wall time)")
     args = parser.parse_args(argv)
