@@ -53,7 +53,7 @@ def _wait_for(
 ) -> float:
     """Seconds until `url` answers 200; raises after `timeout`. A cold start passes a `client`
     made before the server was started: `httpx.get` builds one per try, about 20 ms of CPU
-    (its TLS context) taken from the server starting beside it, and as much added to the time."""
+    (its TLS context) taken from the server starting beside it, and up to as much added to the time."""
     started = time.perf_counter()
     with contextlib.nullcontext(client) if client is not None else httpx.Client(timeout=1) as polling:
         while time.perf_counter() - started < timeout:
